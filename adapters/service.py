@@ -1,0 +1,147 @@
+"""Cloud lifecycle: register, change, sync and check clouds through their adapters.
+
+This is the only place that turns a Cloud row into a live adapter: it decrypts the
+credentials, validates settings against the adapter's models and hands the adapter's
+`discover` to inventory.sync, which never imports adapters itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from adapters.base import Adapter, CheckResult
+from adapters.registry import AdapterConfigError, build_adapter
+from adapters.timeouts import call_with_timeout
+from inventory import audit
+from inventory.access import Viewer
+from inventory.crypto import SecretBox, SecretBoxError
+from inventory.errors import Conflict, Invalid, NotFound
+from inventory.models import Cloud, CloudCreate, CloudStatus, CloudUpdate, Role
+from inventory.sync import SyncOutcome, sync_cloud
+from inventory.types import utcnow
+
+
+def adapter_for(cloud: Cloud, box: SecretBox) -> Adapter:
+    credentials: dict[str, Any] | None = None
+    if cloud.credentials_encrypted:
+        credentials = box.decrypt_json(cloud.credentials_encrypted)
+    return build_adapter(cloud.kind, cloud.settings, credentials)
+
+
+def _validated(kind: str, settings: dict[str, Any], credentials: dict[str, Any] | None) -> None:
+    try:
+        build_adapter(kind, settings, credentials)
+    except AdapterConfigError as exc:
+        raise Invalid(str(exc), field=exc.field) from None
+
+
+def register_cloud(session: Session, viewer: Viewer, data: CloudCreate, box: SecretBox) -> Cloud:
+    viewer.require(Role.admin)
+    _validated(data.kind, data.settings, data.credentials)
+    if session.execute(sa.select(Cloud.id).where(Cloud.name == data.name)).first():
+        raise Conflict(f"cloud name {data.name!r} is taken", field="name")
+    cloud = Cloud(
+        name=data.name,
+        kind=data.kind,
+        vendor=data.vendor,
+        region=data.region,
+        security_level=data.security_level,
+        settings=data.settings,
+        credentials_encrypted=box.encrypt_json(data.credentials) if data.credentials else None,
+    )
+    session.add(cloud)
+    session.flush()
+    audit.record(
+        session,
+        actor=viewer.username,
+        action="cloud.create",
+        target_type="cloud",
+        target_id=cloud.id,
+        after={**audit.state_of(cloud), "has_credentials": data.credentials is not None},
+    )
+    return cloud
+
+
+def update_cloud(
+    session: Session, viewer: Viewer, cloud_id: int, data: CloudUpdate, box: SecretBox
+) -> Cloud:
+    viewer.require(Role.admin)
+    cloud = _get(session, cloud_id)
+    changes = data.model_dump(exclude_unset=True)
+    credentials = changes.pop("credentials", None)
+    enabled = changes.pop("enabled", None)
+    settings = changes.get("settings", cloud.settings)
+    if "settings" in changes or credentials is not None:
+        current = (
+            box.decrypt_json(cloud.credentials_encrypted) if cloud.credentials_encrypted else None
+        )
+        _validated(cloud.kind, settings, credentials if credentials is not None else current)
+    before = audit.state_of(cloud)
+    cloud.sqlmodel_update(changes)
+    if credentials is not None:
+        cloud.credentials_encrypted = box.encrypt_json(credentials)
+    if enabled is False:
+        cloud.status = CloudStatus.disabled
+    elif enabled is True and cloud.status == CloudStatus.disabled:
+        cloud.status = CloudStatus.new
+    cloud.updated_at = utcnow()
+    session.add(cloud)
+    old, new = audit.diff(before, audit.state_of(cloud))
+    new.pop("updated_at", None)
+    old.pop("updated_at", None)
+    if credentials is not None:
+        new["credentials"] = "replaced"  # that they changed, never what they are
+    if new:
+        audit.record(
+            session,
+            actor=viewer.username,
+            action="cloud.update",
+            target_type="cloud",
+            target_id=cloud_id,
+            before=old,
+            after=new,
+        )
+    return cloud
+
+
+def _get(session: Session, cloud_id: int) -> Cloud:
+    cloud = session.get(Cloud, cloud_id)
+    if cloud is None:
+        raise NotFound(f"cloud {cloud_id} not found")
+    return cloud
+
+
+def sync(
+    session: Session, viewer: Viewer, cloud_id: int, box: SecretBox, *, timeout: float = 60.0
+) -> SyncOutcome:
+    """Sync one cloud. A broken configuration or a hung cloud degrades it like a failing one."""
+    viewer.require(Role.admin)
+    cloud = _get(session, cloud_id)
+    if cloud.status == CloudStatus.disabled:
+        raise Invalid(f"cloud {cloud.name!r} is disabled; enable it first", field="enabled")
+
+    def discover() -> Any:
+        adapter = adapter_for(cloud, box)
+        return call_with_timeout(adapter.discover, timeout, f"cloud {cloud.name!r} discover")
+
+    return sync_cloud(session, cloud, discover, actor=viewer.username)
+
+
+def syncable_clouds(session: Session) -> list[Cloud]:
+    return list(
+        session.execute(
+            sa.select(Cloud).where(Cloud.status != CloudStatus.disabled).order_by(col(Cloud.id))
+        ).scalars()
+    )
+
+
+def check(session: Session, viewer: Viewer, cloud_id: int, box: SecretBox) -> list[CheckResult]:
+    viewer.require(Role.admin, Role.oncall)
+    cloud = _get(session, cloud_id)
+    try:
+        return adapter_for(cloud, box).check()
+    except (AdapterConfigError, SecretBoxError) as exc:
+        raise Invalid(f"cloud {cloud.name!r} cannot be checked: {exc}") from None

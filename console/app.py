@@ -1,0 +1,63 @@
+"""The FastAPI application factory: one engine, one settings object, every router."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import version
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi_offline import FastAPIOffline
+from sqlalchemy.engine import Engine
+
+from console import errors, metrics
+from console.routes import admin, auth, departments, estate, health, workloads
+from inventory.crypto import SecretBox
+from inventory.db import engine_from_settings
+from inventory.settings import Settings, get_settings
+
+STATIC = Path(__file__).parent / "static"
+
+DESCRIPTION = """
+云衡 Yunheng: one inventory of the province's vendor clouds, SLA-aware placement
+and 7x24 operations.
+
+Authenticate with `POST /api/v1/auth/login`, then send `Authorization: Bearer <token>`.
+Lists take `limit`, `offset` and `sort` (`name` or `-name`) and answer
+`{items, total, limit, offset}`.
+Errors answer `{"error": "..."}`.
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    engine = engine or engine_from_settings(settings)
+    # Swagger UI's assets come from the fastapi-offline package: no CDN on an offline intranet.
+    app = FastAPIOffline(
+        title="Yunheng 云衡 API",
+        version=version("yunheng"),
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.box = SecretBox.from_settings(settings)
+    errors.install(app)
+    metrics.install(app, engine)
+
+    api = APIRouter(prefix="/api/v1")
+    for module in (auth, estate, workloads, departments, admin):
+        api.include_router(module.router)
+    app.include_router(health.router)
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app

@@ -1,0 +1,351 @@
+"""The `yunheng` command line: demo, serve, migrate, register and sync clouds, manage users."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session, col
+
+from adapters import service as clouds
+from adapters.registry import REGISTRY
+from inventory import accounts, migrate
+from inventory.access import Viewer
+from inventory.crypto import SecretBox, SecretBoxError
+from inventory.db import engine_from_settings, session_scope
+from inventory.errors import DomainError
+from inventory.models import Cloud, CloudCreate, Department, Role, User, UserCreate
+from inventory.settings import get_settings
+
+app = typer.Typer(
+    help="云衡 Yunheng: unified inventory, placement and operations for government clouds.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+cloud_app = typer.Typer(help="Register and list clouds.", no_args_is_help=True)
+user_app = typer.Typer(help="Local users.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(cloud_app, name="cloud")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _actor() -> Viewer:
+    return Viewer.system(f"cli:{getpass.getuser()}")
+
+
+def _fail(message: str, field: str | None = None) -> NoReturn:
+    err.print(f"[red]error:[/red] {field + ': ' if field else ''}{message}")
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    engine = engine_from_settings(get_settings())
+    if not migrate.is_current(engine):
+        _fail("the database is not migrated to the current schema; run `yunheng db upgrade`")
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except DomainError as exc:
+        _fail(exc.message, exc.field)
+    except SecretBoxError as exc:
+        _fail(str(exc), "YUNHENG_SECRET_KEY")
+    finally:
+        engine.dispose()
+
+
+def _box() -> SecretBox:
+    try:
+        return SecretBox.from_settings(get_settings())
+    except SecretBoxError as exc:
+        _fail(str(exc), "YUNHENG_SECRET_KEY")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision")] = "head") -> None:
+    """Migrate the database (SQLite or PostgreSQL) up to REVISION."""
+    settings = get_settings()
+    migrate.upgrade(settings.effective_database_url, revision)
+    out.print(f"database at {revision}: {sa.make_url(settings.effective_database_url)!r}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's head."""
+    engine = engine_from_settings(get_settings())
+    out.print(
+        f"database: {migrate.current_revision(engine) or 'empty'}   code: {migrate.head_revision()}"
+    )
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            _fail(f"expected KEY=VALUE, got {pair!r}", "--setting")
+        try:
+            parsed[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key] = raw
+    return parsed
+
+
+@cloud_app.command("add")
+def cloud_add(
+    name: Annotated[str, typer.Argument(help="Unique cloud name")],
+    kind: Annotated[str, typer.Option(help=f"Adapter kind: {', '.join(REGISTRY)}")],
+    vendor: Annotated[str, typer.Option(help="Vendor, as managers will read it")],
+    region: Annotated[str, typer.Option(help="Region code")],
+    security_level: Annotated[int, typer.Option(min=1, max=5, help="MLPS (等保) level")] = 3,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(help="Adapter setting KEY=VALUE (JSON values allowed); repeat"),
+    ] = None,
+    credentials_file: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="JSON file of credentials; stored encrypted"
+        ),
+    ] = None,
+) -> None:
+    """Register a cloud. Credentials are read from a file, never from the command line."""
+    credentials = None
+    if credentials_file is not None:
+        try:
+            credentials = json.loads(credentials_file.read_text())
+        except json.JSONDecodeError as exc:
+            _fail(f"not valid JSON ({exc.msg})", "--credentials-file")
+    try:
+        data = CloudCreate(
+            name=name,
+            kind=kind,
+            vendor=vendor,
+            region=region,
+            security_level=security_level,
+            settings=_parse_settings(setting or []),
+            credentials=credentials,
+        )
+    except ValueError as exc:
+        _fail(str(exc).splitlines()[1] if "\n" in str(exc) else str(exc))
+    with _session() as session:
+        cloud = clouds.register_cloud(session, _actor(), data, _box())
+        out.print(
+            f"registered cloud {cloud.id}: {cloud.name} ({cloud.kind}); "
+            f"run `yunheng sync --cloud {cloud.id}`"
+        )
+
+
+@cloud_app.command("list")
+def cloud_list() -> None:
+    """List registered clouds with their status and last sync."""
+    with _session() as session:
+        table = Table(
+            "id", "name", "kind", "vendor", "region", "level", "status", "last sync", "last error"
+        )
+        for c in session.execute(sa.select(Cloud).order_by(col(Cloud.id))).scalars():
+            table.add_row(
+                str(c.id),
+                c.name,
+                c.kind,
+                c.vendor,
+                c.region,
+                str(c.security_level),
+                c.status,
+                str(c.last_sync_at or "-"),
+                (c.last_error or "")[:60],
+            )
+        out.print(table)
+
+
+@app.command("sync")
+def sync_command(
+    cloud: Annotated[
+        str | None, typer.Option(help="Cloud id or name; default all enabled clouds")
+    ] = None,
+) -> None:
+    """Discover every (or one) cloud and reconcile it into the inventory."""
+    settings = get_settings()
+    box = _box()
+    failed = 0
+    with _session() as session:
+        targets = clouds.syncable_clouds(session)
+        if cloud is not None:
+            targets = [c for c in targets if str(c.id) == cloud or c.name == cloud]
+            if not targets:
+                _fail(f"no enabled cloud {cloud!r}", "--cloud")
+        with _progress() as progress:
+            task = progress.add_task("sync", total=len(targets))
+            for target in targets:
+                progress.update(task, description=f"sync {target.name}")
+                outcome = clouds.sync(
+                    session, _actor(), target.id or 0, box, timeout=settings.adapter_timeout_seconds
+                )
+                session.commit()
+                if outcome.ok and outcome.report:
+                    changes = {
+                        k: f"+{v.added} ~{v.updated + v.revived} -{v.gone}"
+                        for k, v in outcome.report.kinds.items()
+                    }
+                    progress.console.print(f"[green]ok[/green] {target.name}: {changes}")
+                else:
+                    failed += 1
+                    progress.console.print(f"[red]degraded[/red] {target.name}: {outcome.error}")
+                progress.advance(task)
+    if failed:
+        raise typer.Exit(1)
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[Role, typer.Option(help="admin, department, oncall or manager")],
+    department: Annotated[
+        str | None, typer.Option(help="Department code (department role only)")
+    ] = None,
+    display_name: Annotated[str, typer.Option()] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="YUNHENG_NEW_PASSWORD",
+            help="Prompted when not given",
+        ),
+    ] = "",
+) -> None:
+    """Create a local user (password hashed with argon2id)."""
+    with _session() as session:
+        department_id = None
+        if department is not None:
+            department_id = session.execute(
+                sa.select(Department.id).where(Department.code == department)
+            ).scalar()
+            if department_id is None:
+                _fail(f"no department with code {department!r}", "--department")
+        try:
+            data = UserCreate(
+                username=username,
+                role=role,
+                department_id=department_id,
+                display_name=display_name,
+                password=password,
+            )
+        except ValueError as exc:
+            _fail(
+                str(exc).splitlines()[-2].strip() if "\n" in str(exc) else str(exc),
+                "username/password",
+            )
+        user = accounts.create_user(session, _actor(), data)
+        out.print(f"created user {user.username} ({user.role})")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="Username the token acts as")],
+    name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days until it expires")] = 30,
+) -> None:
+    """Create an API token; it is printed once and only its hash is stored."""
+    with _session() as session:
+        found = session.execute(sa.select(User).where(User.username == user)).scalar()
+        if found is None:
+            _fail(f"no user {user!r}", "--user")
+        issued = accounts.issue_token(
+            session, found, name=name, kind="api", ttl=timedelta(days=days)
+        )
+        out.print(issued.token, soft_wrap=True)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default YUNHENG_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default YUNHENG_PORT)")] = None,
+) -> None:
+    """Serve the console and API."""
+    import uvicorn
+
+    from console.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str | None, typer.Option(help="Listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port")] = None,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve after seeding")
+    ] = True,
+) -> None:
+    """Migrate, seed the simulated estate and demo users, print the logins, then serve."""
+    from console.demo import seed
+
+    settings = get_settings()
+    migrate.upgrade(settings.effective_database_url)
+    engine = engine_from_settings(settings)
+    with _progress() as progress, session_scope(engine) as session:
+        task = progress.add_task("seeding", total=None)
+
+        def step(what: str) -> None:
+            progress.update(task, description=f"seeding: {what}")
+            progress.advance(task)
+
+        logins = seed(session, _box(), actor=_actor().username, step=step)
+    engine.dispose()
+    url = f"http://{host or settings.host}:{port or settings.port}"
+    table = Table(
+        "role",
+        "username",
+        "password",
+        "department",
+        title=f"云衡 Yunheng demo at {url}  (API docs: {url}/docs)",
+    )
+    for login in logins:
+        table.add_row(login.role.value, login.username, login.password, login.department or "-")
+    out.print(table)
+    out.print(
+        f"Log in: curl -s -X POST {url}/api/v1/auth/login -H 'Content-Type: application/json' "
+        """-d '{"username":"admin","password":"<password>"}'"""
+    )
+    out.print(
+        "The estate is simulated (names start with 'sim-'). Passwords are new on every `make demo`."
+    )
+    if serve_after:
+        serve(host, port)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,181 @@
+"""The seeded demo: four departments, three simulated vendor clouds, one user per role.
+
+Idempotent: running it again adds nothing twice, re-syncs the clouds and gives the demo
+users fresh random passwords (printed once, never stored in clear).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from adapters import service as clouds
+from inventory import accounts, departments
+from inventory.access import Viewer
+from inventory.crypto import SecretBox
+from inventory.models import (
+    Cloud,
+    CloudCreate,
+    Department,
+    DepartmentCreate,
+    Resource,
+    Role,
+    User,
+    UserCreate,
+    UserUpdate,
+)
+
+DEPARTMENTS: list[tuple[str, str, dict[Resource, int]]] = [
+    (
+        "gov-service",
+        "省政务服务和数据管理局",
+        {
+            Resource.vcpus: 800,
+            Resource.memory_mb: 1_600_000,
+            Resource.disk_gb: 40_000,
+            Resource.instances: 200,
+        },
+    ),
+    (
+        "public-security",
+        "省公安厅",
+        {
+            Resource.vcpus: 600,
+            Resource.memory_mb: 1_200_000,
+            Resource.disk_gb: 30_000,
+            Resource.instances: 150,
+        },
+    ),
+    (
+        "health",
+        "省卫生健康委员会",
+        {
+            Resource.vcpus: 400,
+            Resource.memory_mb: 800_000,
+            Resource.disk_gb: 20_000,
+            Resource.instances: 100,
+        },
+    ),
+    (
+        "education",
+        "省教育厅",
+        {
+            Resource.vcpus: 300,
+            Resource.memory_mb: 600_000,
+            Resource.disk_gb: 15_000,
+            Resource.instances: 80,
+        },
+    ),
+]
+
+# 3 clouds, 2 regions, 6 zones, 60 + 54 + 6 = 120 hosts.
+CLOUDS: list[dict[str, Any]] = [
+    {
+        "name": "政务云一区 OpenStack (模拟)",
+        "vendor": "模拟·浪潮云 Inspur (simulated)",
+        "region": "prov-dc1",
+        "security_level": 3,
+        "settings": {
+            "profile": "openstack",
+            "seed": 11,
+            "region": "prov-dc1",
+            "zones": 2,
+            "hosts_per_zone": 30,
+            "workloads": 24,
+        },
+    },
+    {
+        "name": "政务云二区 Kubernetes (模拟)",
+        "vendor": "模拟·华为云 Huawei (simulated)",
+        "region": "prov-dc2",
+        "security_level": 3,
+        "settings": {
+            "profile": "kubernetes",
+            "seed": 22,
+            "region": "prov-dc2",
+            "zones": 2,
+            "hosts_per_zone": 27,
+            "workloads": 20,
+        },
+    },
+    {
+        "name": "公有云政务专区 (模拟)",
+        "vendor": "模拟·阿里云 Alibaba Cloud (simulated)",
+        "region": "prov-dc2",
+        "security_level": 2,
+        "settings": {
+            "profile": "public",
+            "seed": 33,
+            "region": "prov-dc2",
+            "zones": 2,
+            "hosts_per_zone": 3,
+            "workloads": 10,
+        },
+    },
+]
+
+USERS: list[tuple[str, str, Role, str | None]] = [
+    ("admin", "云管理员 Cloud admin", Role.admin, None),
+    ("dept", "政务服务局用户 Department user", Role.department, "gov-service"),
+    ("oncall", "值班人员 On-call", Role.oncall, None),
+    ("manager", "管理者 Manager", Role.manager, None),
+]
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+    role: Role
+    department: str | None
+
+
+Step = Callable[[str], None]
+
+
+def seed(
+    session: Session, box: SecretBox, *, actor: str, step: Step = lambda _: None
+) -> list[Login]:
+    viewer = Viewer.system(actor)
+    existing_departments = set(session.execute(sa.select(Department.code)).scalars())
+    for code, name, quotas in DEPARTMENTS:
+        step(f"department {code}")
+        if code not in existing_departments:
+            departments.create_department(
+                session, viewer, DepartmentCreate(code=code, name=name, quotas=quotas)
+            )
+    existing_clouds = set(session.execute(sa.select(Cloud.name)).scalars())
+    for spec in CLOUDS:
+        step(f"cloud {spec['name']}")
+        if spec["name"] not in existing_clouds:
+            clouds.register_cloud(session, viewer, CloudCreate(kind="simulator", **spec), box)
+    session.flush()
+    for cloud in clouds.syncable_clouds(session):
+        step(f"sync {cloud.name}")
+        clouds.sync(session, viewer, cloud.id or 0, box)
+    codes = dict(session.execute(sa.select(Department.code, Department.id)).all())
+    logins: list[Login] = []
+    for username, display, role, dept in USERS:
+        step(f"user {username}")
+        password = secrets.token_urlsafe(12)
+        user = session.execute(sa.select(User).where(User.username == username)).scalar()
+        if user is None:
+            data = UserCreate(
+                username=username,
+                display_name=display,
+                role=role,
+                department_id=codes.get(dept),
+                password=password,
+            )
+            accounts.create_user(session, viewer, data)
+        else:
+            accounts.update_user(
+                session, viewer, user.id or 0, UserUpdate(password=password, is_active=True)
+            )
+        logins.append(Login(username, password, role, dept))
+    return logins

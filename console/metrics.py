@@ -1,0 +1,97 @@
+"""The console's own Prometheus metrics: HTTP traffic and the inventory's health.
+
+Each app gets its own registry (tests build many apps). Inventory gauges are read from
+the database at scrape time, so every replica reports the same truth without a cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from inventory.models import Cloud, Host
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class InventoryCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "yunheng_cloud_up", "1 when the cloud's last sync succeeded", labels=["cloud", "kind"]
+        )
+        last = GaugeMetricFamily(
+            "yunheng_cloud_last_sync_timestamp_seconds",
+            "Unix time of the last good sync",
+            labels=["cloud"],
+        )
+        hosts = GaugeMetricFamily(
+            "yunheng_hosts", "Hosts by cloud and state", labels=["cloud", "state"]
+        )
+        scrape_ok = GaugeMetricFamily(
+            "yunheng_inventory_scrape_ok", "1 when the database answered this scrape"
+        )
+        try:
+            with self.engine.connect() as conn:
+                clouds = conn.execute(
+                    sa.select(Cloud.id, Cloud.name, Cloud.kind, Cloud.status, Cloud.last_sync_at)
+                ).all()
+                counts = conn.execute(
+                    sa.select(Host.cloud_id, Host.state, sa.func.count()).group_by(
+                        Host.cloud_id, Host.state
+                    )
+                ).all()
+        except SQLAlchemyError:
+            scrape_ok.add_metric([], 0)
+            yield scrape_ok
+            return
+        names = {cid: name for cid, name, *_ in clouds}
+        for _cid, name, kind, status, last_sync in clouds:
+            up.add_metric([name, kind], 1 if status == "ok" else 0)
+            if last_sync is not None:
+                last.add_metric([name], last_sync.timestamp())
+        for cid, state, n in counts:
+            hosts.add_metric([names.get(cid, str(cid)), state], n)
+        scrape_ok.add_metric([], 1)
+        yield from (up, last, hosts, scrape_ok)
+
+
+def install(app: FastAPI, engine: Engine) -> None:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "yunheng_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "yunheng_http_request_duration_seconds",
+        "HTTP request latency",
+        ["method", "route"],
+        registry=registry,
+    )
+    registry.register(InventoryCollector(engine))
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route template, not the raw path: ids must not explode label cardinality.
+        name = getattr(route, "path", "unmatched")
+        requests.labels(request.method, name, str(response.status_code)).inc()
+        latency.labels(request.method, name).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE)

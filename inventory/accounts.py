@@ -1,0 +1,288 @@
+"""Local users, password login with lockout, and bearer tokens.
+
+Passwords are hashed with argon2id. Tokens are 256-bit random strings; only their
+SHA-256 is stored, so a stolen database yields no usable token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, col
+
+from inventory import audit
+from inventory.access import Viewer
+from inventory.errors import Conflict, Forbidden, Invalid, NotFound
+from inventory.models import (
+    ApiToken,
+    ApiTokenIssued,
+    ApiTokenPublic,
+    Department,
+    Role,
+    User,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
+from inventory.paging import Page, PageParams, count, order_by
+from inventory.types import utcnow
+
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps the timing the same.
+_DUMMY_HASH = _hasher.hash("yunheng-no-such-user")
+TOKEN_PREFIX = "yh_"  # noqa: S105  (a visible prefix, not a secret)
+
+
+class LoginFailed(Exception):
+    """Wrong name or password, or locked; the message never says which user exists."""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def viewer_of(user: User) -> Viewer:
+    return Viewer(
+        username=user.username,
+        role=Role(user.role),
+        department_id=user.department_id,
+        user_id=user.id,
+    )
+
+
+def _check_department(session: Session, role: Role, department_id: int | None) -> None:
+    if role == Role.department:
+        if department_id is None:
+            raise Invalid("a department user needs department_id", field="department_id")
+        if session.get(Department, department_id) is None:
+            raise Invalid(f"department {department_id} does not exist", field="department_id")
+    elif department_id is not None:
+        raise Invalid("only department users belong to a department", field="department_id")
+
+
+def user_public(session: Session, user: User) -> UserPublic:
+    department = session.get(Department, user.department_id) if user.department_id else None
+    return UserPublic.model_validate(
+        {**user.model_dump(), "department": department.code if department else None}
+    )
+
+
+def create_user(session: Session, viewer: Viewer, data: UserCreate) -> User:
+    viewer.require(Role.admin)
+    _check_department(session, data.role, data.department_id)
+    if session.execute(sa.select(User.id).where(User.username == data.username)).first():
+        raise Conflict(f"username {data.username!r} is taken", field="username")
+    user = User(
+        username=data.username,
+        display_name=data.display_name,
+        role=data.role,
+        department_id=data.department_id,
+        password_hash=hash_password(data.password),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor=viewer.username,
+        action="user.create",
+        target_type="user",
+        target_id=user.id,
+        after=audit.state_of(user, exclude={"failed_logins", "locked_until", "last_login_at"}),
+    )
+    return user
+
+
+def update_user(session: Session, viewer: Viewer, user_id: int, data: UserUpdate) -> User:
+    viewer.require(Role.admin)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    changes = data.model_dump(exclude_unset=True)
+    role = Role(changes.get("role", user.role))
+    department_id = changes.get("department_id", user.department_id)
+    if role != Role.department and "role" in changes and "department_id" not in changes:
+        department_id = None  # moving out of the department role drops the department
+    _check_department(session, role, department_id)
+    if user.id == viewer.user_id and (changes.get("is_active") is False or role != Role.admin):
+        raise Forbidden("admins cannot deactivate or demote themselves")
+    before = audit.state_of(user)
+    password = changes.pop("password", None)
+    user.sqlmodel_update({**changes, "role": role, "department_id": department_id})
+    if password is not None:
+        user.password_hash = hash_password(password)
+        user.failed_logins = 0
+        user.locked_until = None
+    session.add(user)
+    old, new = audit.diff(before, audit.state_of(user))
+    if password is not None:
+        new["password"] = "changed"  # noqa: S105  (a marker, not a secret)
+    audit.record(
+        session,
+        actor=viewer.username,
+        action="user.update",
+        target_type="user",
+        target_id=user_id,
+        before=old,
+        after=new,
+    )
+    if changes.get("is_active") is False or password is not None:
+        revoke_all_tokens(session, user_id)
+    return user
+
+
+def list_users(session: Session, viewer: Viewer, page: PageParams) -> Page[UserPublic]:
+    viewer.require(Role.admin)
+    query = sa.select(User)
+    rows = session.execute(
+        query.order_by(
+            *order_by(
+                page.sort, {"username": col(User.username), "role": col(User.role)}, col(User.id)
+            )
+        )
+        .offset(page.offset)
+        .limit(page.limit)
+    ).scalars()
+    return Page(
+        items=[user_public(session, u) for u in rows],
+        total=count(session, query),
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+def authenticate(
+    session: Session, username: str, password: str, *, max_failures: int, lockout: timedelta
+) -> User:
+    """Check a password; after `max_failures` wrong tries the account locks for `lockout`."""
+    now = utcnow()
+    user = session.execute(sa.select(User).where(User.username == username)).scalar()
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        raise LoginFailed("wrong username or password")
+    if user.locked_until is not None and user.locked_until > now:
+        raise LoginFailed("account locked after repeated failures; try again later")
+    if not _verify(user.password_hash, password) or not user.is_active:
+        user.failed_logins += 1
+        if user.failed_logins >= max_failures:
+            user.locked_until = now + lockout
+            user.failed_logins = 0
+            audit.record(
+                session,
+                actor="system",
+                action="user.locked",
+                target_type="user",
+                target_id=user.id,
+                after={"locked_until": user.locked_until.isoformat()},
+            )
+        session.add(user)
+        raise LoginFailed("wrong username or password")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    session.add(user)
+    return user
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(
+    session: Session, user: User, *, name: str, kind: str, ttl: timedelta
+) -> ApiTokenIssued:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id or 0,
+        name=name,
+        kind=kind,
+        token_hash=hash_token(token),
+        prefix=token[:10],
+        expires_at=utcnow() + ttl,
+    )
+    session.add(row)
+    session.flush()
+    if kind == "api":
+        audit.record(
+            session,
+            actor=user.username,
+            action="token.create",
+            target_type="token",
+            target_id=row.id,
+            after={"name": name, "prefix": row.prefix, "expires_at": row.expires_at.isoformat()},
+        )
+    return ApiTokenIssued.model_validate({**row.model_dump(), "token": token})
+
+
+def resolve_token(session: Session, token: str, *, now: datetime | None = None) -> User | None:
+    """The active user a live token belongs to, or None."""
+    now = now or utcnow()
+    row = session.execute(
+        sa.select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    if api_token.revoked_at is not None or api_token.expires_at <= now or not user.is_active:
+        return None
+    # Touch last_used_at at most once a minute: a busy token must not write on every call.
+    if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1):
+        api_token.last_used_at = now
+        session.add(api_token)
+    return user
+
+
+def list_tokens(session: Session, viewer: Viewer) -> list[ApiTokenPublic]:
+    rows = session.execute(
+        sa.select(ApiToken).where(ApiToken.user_id == viewer.user_id).order_by(col(ApiToken.id))
+    ).scalars()
+    return [ApiTokenPublic.model_validate(r.model_dump()) for r in rows]
+
+
+def revoke_token(session: Session, viewer: Viewer, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.user_id != viewer.user_id and viewer.role != Role.admin):
+        raise NotFound(f"token {token_id} not found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.add(token)
+        if token.kind == "api":
+            audit.record(
+                session,
+                actor=viewer.username,
+                action="token.revoke",
+                target_type="token",
+                target_id=token_id,
+            )
+
+
+def revoke_by_value(session: Session, token: str) -> None:
+    row = session.execute(
+        sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+    ).scalar()
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+
+
+def revoke_all_tokens(session: Session, user_id: int) -> None:
+    session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )

@@ -1,0 +1,246 @@
+"""Read the estate: clouds, zones and hosts, filtered, sorted and paginated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from inventory.access import Viewer
+from inventory.errors import Invalid, NotFound
+from inventory.models import (
+    Cloud,
+    CloudPublic,
+    CloudStatus,
+    Department,
+    Host,
+    HostPublic,
+    HostState,
+    ItemState,
+    Replica,
+    Role,
+    Workload,
+    Zone,
+    ZonePublic,
+)
+from inventory.paging import Page, PageParams, count, order_by, ref_filter
+
+STAFF = (Role.admin, Role.oncall, Role.manager)
+
+
+@dataclass(frozen=True, slots=True)
+class EstateFilter:
+    cloud: str | None = None  # id or name
+    zone: str | None = None  # id, external id or name
+    region: str | None = None
+    state: str | None = None  # default: everything but "gone"
+    department: str | None = None  # id or code: hosts running that department's replicas
+    kind: str | None = None
+    arch: str | None = None
+    q: str | None = None  # substring of the name
+
+
+def cloud_public(cloud: Cloud, viewer: Viewer) -> CloudPublic:
+    # Department users choose clouds by region and level; endpoints and errors are staff-only.
+    staff = not viewer.is_department
+    return CloudPublic(
+        id=cloud.id or 0,
+        name=cloud.name,
+        kind=cloud.kind,
+        vendor=cloud.vendor,
+        region=cloud.region,
+        security_level=cloud.security_level,
+        settings=cloud.settings if staff else {},
+        has_credentials=cloud.credentials_encrypted is not None,
+        status=cloud.status,
+        last_sync_at=cloud.last_sync_at,
+        last_error=cloud.last_error if staff else None,
+        created_at=cloud.created_at,
+    )
+
+
+def _state_filter(column: sa.ColumnElement[str], state: str | None, allowed: type) -> list:  # type: ignore[type-arg]
+    if state is None:
+        return [column != "gone"]
+    values = [s.strip() for s in state.split(",") if s.strip()]
+    bad = [v for v in values if v not in {m.value for m in allowed}]
+    if bad or not values:
+        choices = ", ".join(m.value for m in allowed)
+        raise Invalid(
+            f"unknown state {', '.join(bad) or state!r}; choose from: {choices}", field="state"
+        )
+    return [column.in_(values)]
+
+
+def list_clouds(
+    session: Session, viewer: Viewer, f: EstateFilter, page: PageParams
+) -> Page[CloudPublic]:
+    query = sa.select(Cloud)
+    if f.region:
+        query = query.where(Cloud.region == f.region)
+    if f.kind:
+        query = query.where(Cloud.kind == f.kind)
+    if f.cloud:
+        query = query.where(ref_filter(f.cloud, Cloud.id, Cloud.name))
+    if f.q:
+        query = query.where(Cloud.name.contains(f.q))  # type: ignore[attr-defined]
+    if f.state:
+        query = query.where(*_state_filter(Cloud.status, f.state, CloudStatus))  # type: ignore[arg-type]
+    sort = {
+        "name": Cloud.name,
+        "region": Cloud.region,
+        "status": Cloud.status,
+        "vendor": Cloud.vendor,
+    }
+    rows = session.execute(
+        query.order_by(*order_by(page.sort, sort, Cloud.id)).offset(page.offset).limit(page.limit)
+    ).scalars()
+    return Page(
+        items=[cloud_public(c, viewer) for c in rows],
+        total=count(session, query),
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+def get_cloud(session: Session, cloud_id: int) -> Cloud:
+    cloud = session.get(Cloud, cloud_id)
+    if cloud is None:
+        raise NotFound(f"cloud {cloud_id} not found")
+    return cloud
+
+
+def list_zones(
+    session: Session, viewer: Viewer, f: EstateFilter, page: PageParams
+) -> Page[ZonePublic]:
+    hosts = (
+        sa.select(sa.func.count(Host.id))  # type: ignore[arg-type]
+        .where(Host.zone_id == Zone.id, Host.state != HostState.gone)
+        .scalar_subquery()
+    )
+    query = sa.select(Zone, Cloud.name, hosts).join(Cloud, Cloud.id == Zone.cloud_id)  # type: ignore[arg-type]
+    query = query.where(*_state_filter(Zone.state, f.state, ItemState))  # type: ignore[arg-type]
+    if f.cloud:
+        query = query.where(ref_filter(f.cloud, Cloud.id, Cloud.name))
+    if f.region:
+        query = query.where(Zone.region == f.region)
+    if f.zone:
+        query = query.where(_zone_ref(f.zone))
+    sort = {"name": Zone.name, "region": Zone.region, "availability": Zone.availability}
+    rows = session.execute(
+        query.order_by(*order_by(page.sort, sort, Zone.id)).offset(page.offset).limit(page.limit)
+    ).all()
+    items = [
+        ZonePublic(
+            id=z.id or 0,
+            cloud_id=z.cloud_id,
+            cloud=cloud_name,
+            external_id=z.external_id,
+            name=z.name,
+            region=z.region,
+            availability=z.availability,
+            state=z.state,
+            host_count=host_count,
+            extra=z.extra,
+        )
+        for z, cloud_name, host_count in rows
+    ]
+    return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
+
+
+def _zone_ref(value: str) -> sa.ColumnElement[bool]:
+    return sa.or_(ref_filter(value, Zone.id, Zone.name), Zone.external_id == value)
+
+
+def _host_query(viewer: Viewer, f: EstateFilter) -> sa.Select:  # type: ignore[type-arg]
+    viewer.require(*STAFF)
+    region = sa.func.coalesce(Zone.region, Cloud.region)
+    query = (
+        sa.select(Host, Cloud.name, Zone.name, region)
+        .join(Cloud, Cloud.id == Host.cloud_id)  # type: ignore[arg-type]
+        .outerjoin(Zone, Zone.id == Host.zone_id)  # type: ignore[arg-type]
+        .where(*_state_filter(Host.state, f.state, HostState))  # type: ignore[arg-type]
+    )
+    if f.cloud:
+        query = query.where(ref_filter(f.cloud, Cloud.id, Cloud.name))
+    if f.zone:
+        query = query.where(_zone_ref(f.zone))
+    if f.region:
+        query = query.where(region == f.region)
+    if f.arch:
+        query = query.where(Host.arch == f.arch)
+    if f.q:
+        query = query.where(Host.name.contains(f.q))  # type: ignore[attr-defined]
+    if f.department:
+        runs = (
+            sa.select(Replica.id)
+            .join(Workload, Workload.id == Replica.workload_id)  # type: ignore[arg-type]
+            .join(Department, Department.id == Workload.department_id)  # type: ignore[arg-type]
+            .where(
+                Replica.host_id == Host.id,
+                Replica.state != ItemState.gone,
+                ref_filter(f.department, Department.id, Department.code),
+            )
+        )
+        query = query.where(runs.exists())
+    return query
+
+
+def list_hosts(
+    session: Session, viewer: Viewer, f: EstateFilter, page: PageParams
+) -> Page[HostPublic]:
+    query = _host_query(viewer, f)
+    sort = {
+        "name": Host.name,
+        "state": Host.state,
+        "vcpus": Host.vcpus,
+        "vcpus_used": Host.vcpus_used,
+        "memory_mb_used": Host.memory_mb_used,
+    }
+    rows = session.execute(
+        query.order_by(*order_by(page.sort, sort, Host.id)).offset(page.offset).limit(page.limit)
+    ).all()
+    counts = _replica_counts(session, [h.id for h, *_ in rows])
+    items = [
+        _host_public(h, cloud, zone, region, counts.get(h.id or 0, 0))
+        for h, cloud, zone, region in rows
+    ]
+    return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
+
+
+def get_host(session: Session, viewer: Viewer, host_id: int) -> HostPublic:
+    row = session.execute(
+        _host_query(viewer, EstateFilter(state="up,down,maintenance,gone")).where(
+            Host.id == host_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"host {host_id} not found")
+    host, cloud, zone, region = row
+    return _host_public(
+        host, cloud, zone, region, _replica_counts(session, [host_id]).get(host_id, 0)
+    )
+
+
+def _host_public(h: Host, cloud: str, zone: str | None, region: str, replicas: int) -> HostPublic:
+    return HostPublic.model_validate(
+        {
+            **h.model_dump(),
+            "cloud": cloud,
+            "zone": zone,
+            "region": region,
+            "replica_count": replicas,
+        }
+    )
+
+
+def _replica_counts(session: Session, host_ids: list[int | None]) -> dict[int, int]:
+    if not host_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Replica.host_id, sa.func.count(Replica.id))  # type: ignore[arg-type]
+        .where(Replica.host_id.in_(host_ids), Replica.state != ItemState.gone)  # type: ignore[union-attr]
+        .group_by(Replica.host_id)
+    ).all()
+    return {host_id: n for host_id, n in rows}

@@ -1,0 +1,130 @@
+"""Read workloads with their replicas, scoped to the viewer's department."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from inventory.access import Viewer
+from inventory.errors import NotFound
+from inventory.estate import EstateFilter, _state_filter, _zone_ref
+from inventory.models import (
+    Cloud,
+    Department,
+    Host,
+    ItemState,
+    Replica,
+    ReplicaPublic,
+    Workload,
+    WorkloadPublic,
+    Zone,
+)
+from inventory.paging import Page, PageParams, count, order_by, ref_filter
+
+
+def _department_id(session: Session, ref: str | None) -> int | None:
+    if ref is None:
+        return None
+    found = session.execute(
+        sa.select(Department.id).where(ref_filter(ref, Department.id, Department.code))
+    ).scalar()
+    if found is None:
+        raise NotFound(f"department {ref!r} not found")
+    return int(found)
+
+
+def _workload_query(session: Session, viewer: Viewer, f: EstateFilter) -> sa.Select:  # type: ignore[type-arg]
+    department_id = viewer.department_scope(_department_id(session, f.department))
+    query = (
+        sa.select(Workload, Cloud.name, Department.code)
+        .outerjoin(Cloud, Cloud.id == Workload.cloud_id)
+        .outerjoin(Department, Department.id == Workload.department_id)
+        .where(*_state_filter(col(Workload.state), f.state, ItemState))
+    )
+    if department_id is not None:
+        query = query.where(Workload.department_id == department_id)
+    if f.cloud:
+        query = query.where(ref_filter(f.cloud, Cloud.id, Cloud.name))
+    if f.kind:
+        query = query.where(Workload.kind == f.kind)
+    if f.q:
+        query = query.where(col(Workload.name).contains(f.q))
+    if f.zone or f.region:
+        # A workload is "in" a zone or region when one of its live replicas is.
+        placed = (
+            sa.select(Replica.id)
+            .join(Host, Host.id == Replica.host_id)
+            .join(Zone, Zone.id == Host.zone_id)
+            .where(Replica.workload_id == Workload.id, Replica.state != ItemState.gone)
+        )
+        if f.zone:
+            placed = placed.where(_zone_ref(f.zone))
+        if f.region:
+            placed = placed.where(Zone.region == f.region)
+        query = query.where(placed.exists())
+    return query
+
+
+def list_workloads(
+    session: Session, viewer: Viewer, f: EstateFilter, page: PageParams
+) -> Page[WorkloadPublic]:
+    query = _workload_query(session, viewer, f)
+    sort = {"name": col(Workload.name), "state": col(Workload.state), "vcpus": col(Workload.vcpus)}
+    rows = session.execute(
+        query.order_by(*order_by(page.sort, sort, col(Workload.id)))
+        .offset(page.offset)
+        .limit(page.limit)
+    ).all()
+    replicas = _replicas_of(session, [w.id for w, *_ in rows])
+    items = [_public(w, cloud, dept, replicas[w.id]) for w, cloud, dept in rows]
+    return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
+
+
+def get_workload(session: Session, viewer: Viewer, workload_id: int) -> WorkloadPublic:
+    f = EstateFilter(state="active,degraded,gone")
+    row = session.execute(
+        _workload_query(session, viewer, f).where(Workload.id == workload_id)
+    ).first()
+    if row is None:
+        # Same answer for "missing" and "another department's": ids must not leak.
+        raise NotFound(f"workload {workload_id} not found")
+    workload, cloud, dept = row
+    return _public(workload, cloud, dept, _replicas_of(session, [workload_id])[workload_id])
+
+
+def _public(
+    w: Workload, cloud: str | None, department: str | None, replicas: list[ReplicaPublic]
+) -> WorkloadPublic:
+    return WorkloadPublic.model_validate(
+        {**w.model_dump(), "cloud": cloud, "department": department, "replicas": replicas}
+    )
+
+
+def _replicas_of(
+    session: Session, workload_ids: list[int | None]
+) -> dict[int | None, list[ReplicaPublic]]:
+    found: dict[int | None, list[ReplicaPublic]] = defaultdict(list)
+    if not workload_ids:
+        return found
+    rows = session.execute(
+        sa.select(Replica, Host.name, Zone.name)
+        .outerjoin(Host, Host.id == Replica.host_id)
+        .outerjoin(Zone, Zone.id == Host.zone_id)
+        .where(col(Replica.workload_id).in_(workload_ids), Replica.state != ItemState.gone)
+        .order_by(col(Replica.id))
+    ).all()
+    for replica, host, zone in rows:
+        found[replica.workload_id].append(
+            ReplicaPublic(
+                id=replica.id or 0,
+                name=replica.name,
+                external_id=replica.external_id,
+                state=replica.state,
+                host_id=replica.host_id,
+                host=host,
+                zone=zone,
+            )
+        )
+    return found
