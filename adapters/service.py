@@ -41,7 +41,7 @@ def _validated(kind: str, settings: dict[str, Any], credentials: dict[str, Any] 
 def register_cloud(session: Session, viewer: Viewer, data: CloudCreate, box: SecretBox) -> Cloud:
     viewer.require(Role.admin)
     _validated(data.kind, data.settings, data.credentials)
-    if session.execute(sa.select(Cloud.id).where(Cloud.name == data.name)).first():
+    if session.execute(sa.select(col(Cloud.id)).where(col(Cloud.name) == data.name)).first():
         raise Conflict(f"cloud name {data.name!r} is taken", field="name")
     cloud = Cloud(
         name=data.name,
@@ -133,7 +133,9 @@ def sync(
 def syncable_clouds(session: Session) -> list[Cloud]:
     return list(
         session.execute(
-            sa.select(Cloud).where(Cloud.status != CloudStatus.disabled).order_by(col(Cloud.id))
+            sa.select(Cloud)
+            .where(col(Cloud.status) != CloudStatus.disabled)
+            .order_by(col(Cloud.id))
         ).scalars()
     )
 

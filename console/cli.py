@@ -245,7 +245,7 @@ def user_add(
         department_id = None
         if department is not None:
             department_id = session.execute(
-                sa.select(Department.id).where(Department.code == department)
+                sa.select(col(Department.id)).where(col(Department.code) == department)
             ).scalar()
             if department_id is None:
                 _fail(f"no department with code {department!r}", "--department")
@@ -274,7 +274,7 @@ def token_create(
 ) -> None:
     """Create an API token; it is printed once and only its hash is stored."""
     with _session() as session:
-        found = session.execute(sa.select(User).where(User.username == user)).scalar()
+        found = session.execute(sa.select(User).where(col(User.username) == user)).scalar()
         if found is None:
             _fail(f"no user {user!r}", "--user")
         issued = accounts.issue_token(

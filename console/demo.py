@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from adapters import service as clouds
 from inventory import accounts, departments
@@ -142,14 +142,14 @@ def seed(
     session: Session, box: SecretBox, *, actor: str, step: Step = lambda _: None
 ) -> list[Login]:
     viewer = Viewer.system(actor)
-    existing_departments = set(session.execute(sa.select(Department.code)).scalars())
+    existing_departments = set(session.execute(sa.select(col(Department.code))).scalars())
     for code, name, quotas in DEPARTMENTS:
         step(f"department {code}")
         if code not in existing_departments:
             departments.create_department(
                 session, viewer, DepartmentCreate(code=code, name=name, quotas=quotas)
             )
-    existing_clouds = set(session.execute(sa.select(Cloud.name)).scalars())
+    existing_clouds = set(session.execute(sa.select(col(Cloud.name))).scalars())
     for spec in CLOUDS:
         step(f"cloud {spec['name']}")
         if spec["name"] not in existing_clouds:
@@ -158,12 +158,12 @@ def seed(
     for cloud in clouds.syncable_clouds(session):
         step(f"sync {cloud.name}")
         clouds.sync(session, viewer, cloud.id or 0, box)
-    codes = dict(session.execute(sa.select(Department.code, Department.id)).all())
+    codes = dict(session.execute(sa.select(col(Department.code), col(Department.id))).all())
     logins: list[Login] = []
     for username, display, role, dept in USERS:
         step(f"user {username}")
         password = secrets.token_urlsafe(12)
-        user = session.execute(sa.select(User).where(User.username == username)).scalar()
+        user = session.execute(sa.select(User).where(col(User.username) == username)).scalar()
         if user is None:
             data = UserCreate(
                 username=username,

@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 
 from inventory.models import Cloud, Host
 
@@ -44,11 +45,17 @@ class InventoryCollector(Collector):
         try:
             with self.engine.connect() as conn:
                 clouds = conn.execute(
-                    sa.select(Cloud.id, Cloud.name, Cloud.kind, Cloud.status, Cloud.last_sync_at)
+                    sa.select(
+                        col(Cloud.id),
+                        col(Cloud.name),
+                        col(Cloud.kind),
+                        col(Cloud.status),
+                        col(Cloud.last_sync_at),
+                    )
                 ).all()
                 counts = conn.execute(
-                    sa.select(Host.cloud_id, Host.state, sa.func.count()).group_by(
-                        Host.cloud_id, Host.state
+                    sa.select(col(Host.cloud_id), col(Host.state), sa.func.count()).group_by(
+                        col(Host.cloud_id), col(Host.state)
                     )
                 ).all()
         except SQLAlchemyError:

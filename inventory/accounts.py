@@ -79,7 +79,7 @@ def user_public(session: Session, user: User) -> UserPublic:
 def create_user(session: Session, viewer: Viewer, data: UserCreate) -> User:
     viewer.require(Role.admin)
     _check_department(session, data.role, data.department_id)
-    if session.execute(sa.select(User.id).where(User.username == data.username)).first():
+    if session.execute(sa.select(col(User.id)).where(col(User.username) == data.username)).first():
         raise Conflict(f"username {data.username!r} is taken", field="username")
     user = User(
         username=data.username,
@@ -164,7 +164,9 @@ def authenticate(
 ) -> User:
     """Check a password; after `max_failures` wrong tries the account locks for `lockout`."""
     now = utcnow()
-    user = session.execute(sa.select(User).where(User.username == username)).scalar()
+    user: User | None = session.execute(
+        sa.select(User).where(col(User.username) == username)
+    ).scalar()
     if user is None:
         _verify(_DUMMY_HASH, password)
         raise LoginFailed("wrong username or password")
@@ -232,12 +234,13 @@ def resolve_token(session: Session, token: str, *, now: datetime | None = None) 
     now = now or utcnow()
     row = session.execute(
         sa.select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(token))
+        .join(User, col(User.id) == col(ApiToken.user_id))
+        .where(col(ApiToken.token_hash) == hash_token(token))
     ).first()
     if row is None:
         return None
-    api_token, user = row
+    api_token: ApiToken = row[0]
+    user: User = row[1]
     if api_token.revoked_at is not None or api_token.expires_at <= now or not user.is_active:
         return None
     # Touch last_used_at at most once a minute: a busy token must not write on every call.
@@ -249,7 +252,9 @@ def resolve_token(session: Session, token: str, *, now: datetime | None = None) 
 
 def list_tokens(session: Session, viewer: Viewer) -> list[ApiTokenPublic]:
     rows = session.execute(
-        sa.select(ApiToken).where(ApiToken.user_id == viewer.user_id).order_by(col(ApiToken.id))
+        sa.select(ApiToken)
+        .where(col(ApiToken.user_id) == viewer.user_id)
+        .order_by(col(ApiToken.id))
     ).scalars()
     return [ApiTokenPublic.model_validate(r.model_dump()) for r in rows]
 
@@ -273,7 +278,7 @@ def revoke_token(session: Session, viewer: Viewer, token_id: int) -> None:
 
 def revoke_by_value(session: Session, token: str) -> None:
     row = session.execute(
-        sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+        sa.select(ApiToken).where(col(ApiToken.token_hash) == hash_token(token))
     ).scalar()
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
@@ -283,6 +288,6 @@ def revoke_by_value(session: Session, token: str) -> None:
 def revoke_all_tokens(session: Session, user_id: int) -> None:
     session.execute(
         sa.update(ApiToken)
-        .where(ApiToken.user_id == user_id, col(ApiToken.revoked_at).is_(None))
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )

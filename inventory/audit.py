@@ -38,7 +38,7 @@ def record(
 
 def state_of(row: SQLModel, *, exclude: set[str] | None = None) -> dict[str, Any]:
     """A JSON-safe copy of a row for before/after, with secrets left out."""
-    return row.model_dump(mode="json", exclude=SECRET_FIELDS | (exclude or set()))
+    return row.model_dump(mode="json", exclude=set(SECRET_FIELDS | (exclude or set())))
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

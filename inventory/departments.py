@@ -28,20 +28,20 @@ def usage(session: Session, department_ids: list[int]) -> dict[int, dict[Resourc
     """What each department's live replicas use now, per quota dimension."""
     rows = session.execute(
         sa.select(
-            Workload.department_id,
+            col(Workload.department_id),
             sa.func.count(col(Replica.id)),
-            sa.func.sum(Workload.vcpus),
-            sa.func.sum(Workload.memory_mb),
-            sa.func.sum(Workload.disk_gb),
-            sa.func.sum(Workload.gpus),
+            sa.func.sum(col(Workload.vcpus)),
+            sa.func.sum(col(Workload.memory_mb)),
+            sa.func.sum(col(Workload.disk_gb)),
+            sa.func.sum(col(Workload.gpus)),
         )
-        .join(Workload, Workload.id == Replica.workload_id)
+        .join(Workload, col(Workload.id) == col(Replica.workload_id))
         .where(
             col(Workload.department_id).in_(department_ids),
-            Replica.state != ItemState.gone,
-            Workload.state != ItemState.gone,
+            col(Replica.state) != ItemState.gone,
+            col(Workload.state) != ItemState.gone,
         )
-        .group_by(Workload.department_id)
+        .group_by(col(Workload.department_id))
     ).all()
     found: dict[int, dict[Resource, int]] = {d: dict.fromkeys(Resource, 0) for d in department_ids}
     for dept, instances, vcpus, memory, disk, gpus in rows:
@@ -61,7 +61,7 @@ def list_departments(
     query = sa.select(Department)
     scope = viewer.department_scope(None)
     if scope is not None:
-        query = query.where(Department.id == scope)
+        query = query.where(col(Department.id) == scope)
     if q:
         query = query.where(
             sa.or_(col(Department.code).contains(q), col(Department.name).contains(q))
@@ -101,9 +101,9 @@ def _public(session: Session, departments: list[Department]) -> list[DepartmentP
         quotas[quota.department_id].append(quota)
     workloads = dict(
         session.execute(
-            sa.select(Workload.department_id, sa.func.count(col(Workload.id)))
-            .where(col(Workload.department_id).in_(ids), Workload.state != ItemState.gone)
-            .group_by(Workload.department_id)
+            sa.select(col(Workload.department_id), sa.func.count(col(Workload.id)))
+            .where(col(Workload.department_id).in_(ids), col(Workload.state) != ItemState.gone)
+            .group_by(col(Workload.department_id))
         ).all()
     )
     return [
@@ -128,7 +128,9 @@ def _public(session: Session, departments: list[Department]) -> list[DepartmentP
 
 def create_department(session: Session, viewer: Viewer, data: DepartmentCreate) -> DepartmentPublic:
     viewer.require(Role.admin)
-    if session.execute(sa.select(Department.id).where(Department.code == data.code)).first():
+    if session.execute(
+        sa.select(col(Department.id)).where(col(Department.code) == data.code)
+    ).first():
         raise Conflict(f"department code {data.code!r} is taken", field="code")
     department = Department(code=data.code, name=data.name, contact=data.contact)
     session.add(department)
@@ -186,7 +188,7 @@ def set_quotas(
     current = {
         Resource(q.resource): q
         for q in session.execute(
-            sa.select(Quota).where(Quota.department_id == department_id)
+            sa.select(Quota).where(col(Quota.department_id) == department_id)
         ).scalars()
     }
     before = {r.value: q.limit for r, q in current.items()}

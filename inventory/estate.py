@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from inventory.access import Viewer
 from inventory.errors import Invalid, NotFound
@@ -24,7 +26,7 @@ from inventory.models import (
     Zone,
     ZonePublic,
 )
-from inventory.paging import Page, PageParams, count, order_by, ref_filter
+from inventory.paging import AnySelect, Page, PageParams, count, order_by, ref_filter
 
 STAFF = (Role.admin, Role.oncall, Role.manager)
 
@@ -60,7 +62,9 @@ def cloud_public(cloud: Cloud, viewer: Viewer) -> CloudPublic:
     )
 
 
-def _state_filter(column: sa.ColumnElement[str], state: str | None, allowed: type) -> list:  # type: ignore[type-arg]
+def _state_filter(
+    column: Any, state: str | None, allowed: type[StrEnum]
+) -> list[sa.ColumnElement[bool]]:
     if state is None:
         return [column != "gone"]
     values = [s.strip() for s in state.split(",") if s.strip()]
@@ -78,23 +82,25 @@ def list_clouds(
 ) -> Page[CloudPublic]:
     query = sa.select(Cloud)
     if f.region:
-        query = query.where(Cloud.region == f.region)
+        query = query.where(col(Cloud.region) == f.region)
     if f.kind:
-        query = query.where(Cloud.kind == f.kind)
+        query = query.where(col(Cloud.kind) == f.kind)
     if f.cloud:
-        query = query.where(ref_filter(f.cloud, Cloud.id, Cloud.name))
+        query = query.where(ref_filter(f.cloud, col(Cloud.id), col(Cloud.name)))
     if f.q:
-        query = query.where(Cloud.name.contains(f.q))  # type: ignore[attr-defined]
+        query = query.where(col(Cloud.name).contains(f.q))
     if f.state:
-        query = query.where(*_state_filter(Cloud.status, f.state, CloudStatus))  # type: ignore[arg-type]
+        query = query.where(*_state_filter(col(Cloud.status), f.state, CloudStatus))
     sort = {
-        "name": Cloud.name,
-        "region": Cloud.region,
-        "status": Cloud.status,
-        "vendor": Cloud.vendor,
+        "name": col(Cloud.name),
+        "region": col(Cloud.region),
+        "status": col(Cloud.status),
+        "vendor": col(Cloud.vendor),
     }
     rows = session.execute(
-        query.order_by(*order_by(page.sort, sort, Cloud.id)).offset(page.offset).limit(page.limit)
+        query.order_by(*order_by(page.sort, sort, col(Cloud.id)))
+        .offset(page.offset)
+        .limit(page.limit)
     ).scalars()
     return Page(
         items=[cloud_public(c, viewer) for c in rows],
@@ -115,21 +121,27 @@ def list_zones(
     session: Session, viewer: Viewer, f: EstateFilter, page: PageParams
 ) -> Page[ZonePublic]:
     hosts = (
-        sa.select(sa.func.count(Host.id))  # type: ignore[arg-type]
-        .where(Host.zone_id == Zone.id, Host.state != HostState.gone)
+        sa.select(sa.func.count(col(Host.id)))
+        .where(col(Host.zone_id) == col(Zone.id), col(Host.state) != HostState.gone)
         .scalar_subquery()
     )
-    query = sa.select(Zone, Cloud.name, hosts).join(Cloud, Cloud.id == Zone.cloud_id)  # type: ignore[arg-type]
-    query = query.where(*_state_filter(Zone.state, f.state, ItemState))  # type: ignore[arg-type]
+    query = sa.select(Zone, col(Cloud.name), hosts).join(Cloud, col(Cloud.id) == col(Zone.cloud_id))
+    query = query.where(*_state_filter(col(Zone.state), f.state, ItemState))
     if f.cloud:
-        query = query.where(ref_filter(f.cloud, Cloud.id, Cloud.name))
+        query = query.where(ref_filter(f.cloud, col(Cloud.id), col(Cloud.name)))
     if f.region:
-        query = query.where(Zone.region == f.region)
+        query = query.where(col(Zone.region) == f.region)
     if f.zone:
         query = query.where(_zone_ref(f.zone))
-    sort = {"name": Zone.name, "region": Zone.region, "availability": Zone.availability}
+    sort = {
+        "name": col(Zone.name),
+        "region": col(Zone.region),
+        "availability": col(Zone.availability),
+    }
     rows = session.execute(
-        query.order_by(*order_by(page.sort, sort, Zone.id)).offset(page.offset).limit(page.limit)
+        query.order_by(*order_by(page.sort, sort, col(Zone.id)))
+        .offset(page.offset)
+        .limit(page.limit)
     ).all()
     items = [
         ZonePublic(
@@ -150,37 +162,37 @@ def list_zones(
 
 
 def _zone_ref(value: str) -> sa.ColumnElement[bool]:
-    return sa.or_(ref_filter(value, Zone.id, Zone.name), Zone.external_id == value)
+    return sa.or_(ref_filter(value, col(Zone.id), col(Zone.name)), col(Zone.external_id) == value)
 
 
-def _host_query(viewer: Viewer, f: EstateFilter) -> sa.Select:  # type: ignore[type-arg]
+def _host_query(viewer: Viewer, f: EstateFilter) -> AnySelect:
     viewer.require(*STAFF)
-    region = sa.func.coalesce(Zone.region, Cloud.region)
+    region = sa.func.coalesce(col(Zone.region), col(Cloud.region))
     query = (
-        sa.select(Host, Cloud.name, Zone.name, region)
-        .join(Cloud, Cloud.id == Host.cloud_id)  # type: ignore[arg-type]
-        .outerjoin(Zone, Zone.id == Host.zone_id)  # type: ignore[arg-type]
-        .where(*_state_filter(Host.state, f.state, HostState))  # type: ignore[arg-type]
+        sa.select(Host, col(Cloud.name), col(Zone.name), region)
+        .join(Cloud, col(Cloud.id) == col(Host.cloud_id))
+        .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
+        .where(*_state_filter(col(Host.state), f.state, HostState))
     )
     if f.cloud:
-        query = query.where(ref_filter(f.cloud, Cloud.id, Cloud.name))
+        query = query.where(ref_filter(f.cloud, col(Cloud.id), col(Cloud.name)))
     if f.zone:
         query = query.where(_zone_ref(f.zone))
     if f.region:
         query = query.where(region == f.region)
     if f.arch:
-        query = query.where(Host.arch == f.arch)
+        query = query.where(col(Host.arch) == f.arch)
     if f.q:
-        query = query.where(Host.name.contains(f.q))  # type: ignore[attr-defined]
+        query = query.where(col(Host.name).contains(f.q))
     if f.department:
         runs = (
-            sa.select(Replica.id)
-            .join(Workload, Workload.id == Replica.workload_id)  # type: ignore[arg-type]
-            .join(Department, Department.id == Workload.department_id)  # type: ignore[arg-type]
+            sa.select(col(Replica.id))
+            .join(Workload, col(Workload.id) == col(Replica.workload_id))
+            .join(Department, col(Department.id) == col(Workload.department_id))
             .where(
-                Replica.host_id == Host.id,
-                Replica.state != ItemState.gone,
-                ref_filter(f.department, Department.id, Department.code),
+                col(Replica.host_id) == col(Host.id),
+                col(Replica.state) != ItemState.gone,
+                ref_filter(f.department, col(Department.id), col(Department.code)),
             )
         )
         query = query.where(runs.exists())
@@ -192,14 +204,16 @@ def list_hosts(
 ) -> Page[HostPublic]:
     query = _host_query(viewer, f)
     sort = {
-        "name": Host.name,
-        "state": Host.state,
-        "vcpus": Host.vcpus,
-        "vcpus_used": Host.vcpus_used,
-        "memory_mb_used": Host.memory_mb_used,
+        "name": col(Host.name),
+        "state": col(Host.state),
+        "vcpus": col(Host.vcpus),
+        "vcpus_used": col(Host.vcpus_used),
+        "memory_mb_used": col(Host.memory_mb_used),
     }
     rows = session.execute(
-        query.order_by(*order_by(page.sort, sort, Host.id)).offset(page.offset).limit(page.limit)
+        query.order_by(*order_by(page.sort, sort, col(Host.id)))
+        .offset(page.offset)
+        .limit(page.limit)
     ).all()
     counts = _replica_counts(session, [h.id for h, *_ in rows])
     items = [
@@ -212,7 +226,7 @@ def list_hosts(
 def get_host(session: Session, viewer: Viewer, host_id: int) -> HostPublic:
     row = session.execute(
         _host_query(viewer, EstateFilter(state="up,down,maintenance,gone")).where(
-            Host.id == host_id
+            col(Host.id) == host_id
         )
     ).first()
     if row is None:
@@ -239,8 +253,8 @@ def _replica_counts(session: Session, host_ids: list[int | None]) -> dict[int, i
     if not host_ids:
         return {}
     rows = session.execute(
-        sa.select(Replica.host_id, sa.func.count(Replica.id))  # type: ignore[arg-type]
-        .where(Replica.host_id.in_(host_ids), Replica.state != ItemState.gone)  # type: ignore[union-attr]
-        .group_by(Replica.host_id)
+        sa.select(col(Replica.host_id), sa.func.count(col(Replica.id)))
+        .where(col(Replica.host_id).in_(host_ids), col(Replica.state) != ItemState.gone)
+        .group_by(col(Replica.host_id))
     ).all()
     return {host_id: n for host_id, n in rows}

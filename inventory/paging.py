@@ -12,6 +12,7 @@ from sqlmodel import Session
 from inventory.errors import Invalid
 
 T = TypeVar("T")
+AnySelect = sa.Select[*tuple[Any, ...]]  # a query of any row shape
 MAX_LIMIT = 500
 
 
@@ -46,7 +47,7 @@ def order_by(sort: str | None, allowed: dict[str, Any], default: Any) -> list[An
     return [column.desc() if sort.startswith("-") else column.asc(), default]
 
 
-def count(session: Session, query: sa.Select[Any]) -> int:
+def count(session: Session, query: AnySelect) -> int:
     total = session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
     return int(total or 0)
 
@@ -54,6 +55,7 @@ def count(session: Session, query: sa.Select[Any]) -> int:
 def ref_filter(value: str, id_column: Any, name_column: Any) -> sa.ColumnElement[bool]:
     """A filter given as an id ("3") or a name ("dc1-az1")."""
     value = value.strip()
+    by_name: sa.ColumnElement[bool] = name_column == value
     if value.isdigit():
-        return sa.or_(id_column == int(value), name_column == value)
-    return name_column == value
+        return sa.or_(id_column == int(value), by_name)
+    return by_name

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     )
     secret_key: str = Field(
         default="",
-        description="Fernet key for secrets at rest; empty: data_dir/secret.key, made at first use.",
+        description="Fernet key for secrets at rest; empty: data_dir/secret.key, made on demand",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -107,7 +107,11 @@ def reconcile(
         shown = "; ".join(problems[:5])
         raise Invalid(f"snapshot rejected ({len(problems)} problems): {shown}")
     now = now or utcnow()
-    departments = dict(session.exec(select(Department.code, Department.id)).all())
+    departments = {
+        code: pk
+        for code, pk in session.exec(select(Department.code, Department.id))
+        if pk is not None
+    }
     kinds: dict[str, KindReport] = {}
 
     with session.begin_nested():  # all four kinds or none

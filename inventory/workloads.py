@@ -21,48 +21,52 @@ from inventory.models import (
     WorkloadPublic,
     Zone,
 )
-from inventory.paging import Page, PageParams, count, order_by, ref_filter
+from inventory.paging import AnySelect, Page, PageParams, count, order_by, ref_filter
 
 
 def _department_id(session: Session, ref: str | None) -> int | None:
     if ref is None:
         return None
     found = session.execute(
-        sa.select(Department.id).where(ref_filter(ref, Department.id, Department.code))
+        sa.select(col(Department.id)).where(
+            ref_filter(ref, col(Department.id), col(Department.code))
+        )
     ).scalar()
     if found is None:
         raise NotFound(f"department {ref!r} not found")
     return int(found)
 
 
-def _workload_query(session: Session, viewer: Viewer, f: EstateFilter) -> sa.Select:  # type: ignore[type-arg]
+def _workload_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySelect:
     department_id = viewer.department_scope(_department_id(session, f.department))
     query = (
-        sa.select(Workload, Cloud.name, Department.code)
-        .outerjoin(Cloud, Cloud.id == Workload.cloud_id)
-        .outerjoin(Department, Department.id == Workload.department_id)
+        sa.select(Workload, col(Cloud.name), col(Department.code))
+        .outerjoin(Cloud, col(Cloud.id) == col(Workload.cloud_id))
+        .outerjoin(Department, col(Department.id) == col(Workload.department_id))
         .where(*_state_filter(col(Workload.state), f.state, ItemState))
     )
     if department_id is not None:
-        query = query.where(Workload.department_id == department_id)
+        query = query.where(col(Workload.department_id) == department_id)
     if f.cloud:
-        query = query.where(ref_filter(f.cloud, Cloud.id, Cloud.name))
+        query = query.where(ref_filter(f.cloud, col(Cloud.id), col(Cloud.name)))
     if f.kind:
-        query = query.where(Workload.kind == f.kind)
+        query = query.where(col(Workload.kind) == f.kind)
     if f.q:
         query = query.where(col(Workload.name).contains(f.q))
     if f.zone or f.region:
         # A workload is "in" a zone or region when one of its live replicas is.
         placed = (
-            sa.select(Replica.id)
-            .join(Host, Host.id == Replica.host_id)
-            .join(Zone, Zone.id == Host.zone_id)
-            .where(Replica.workload_id == Workload.id, Replica.state != ItemState.gone)
+            sa.select(col(Replica.id))
+            .join(Host, col(Host.id) == col(Replica.host_id))
+            .join(Zone, col(Zone.id) == col(Host.zone_id))
+            .where(
+                col(Replica.workload_id) == col(Workload.id), col(Replica.state) != ItemState.gone
+            )
         )
         if f.zone:
             placed = placed.where(_zone_ref(f.zone))
         if f.region:
-            placed = placed.where(Zone.region == f.region)
+            placed = placed.where(col(Zone.region) == f.region)
         query = query.where(placed.exists())
     return query
 
@@ -85,7 +89,7 @@ def list_workloads(
 def get_workload(session: Session, viewer: Viewer, workload_id: int) -> WorkloadPublic:
     f = EstateFilter(state="active,degraded,gone")
     row = session.execute(
-        _workload_query(session, viewer, f).where(Workload.id == workload_id)
+        _workload_query(session, viewer, f).where(col(Workload.id) == workload_id)
     ).first()
     if row is None:
         # Same answer for "missing" and "another department's": ids must not leak.
@@ -109,10 +113,10 @@ def _replicas_of(
     if not workload_ids:
         return found
     rows = session.execute(
-        sa.select(Replica, Host.name, Zone.name)
-        .outerjoin(Host, Host.id == Replica.host_id)
-        .outerjoin(Zone, Zone.id == Host.zone_id)
-        .where(col(Replica.workload_id).in_(workload_ids), Replica.state != ItemState.gone)
+        sa.select(Replica, col(Host.name), col(Zone.name))
+        .outerjoin(Host, col(Host.id) == col(Replica.host_id))
+        .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
+        .where(col(Replica.workload_id).in_(workload_ids), col(Replica.state) != ItemState.gone)
         .order_by(col(Replica.id))
     ).all()
     for replica, host, zone in rows:

@@ -61,17 +61,17 @@ def audit_list(
 ) -> Page[AuditEventPublic]:
     query = sa.select(AuditEvent)
     if actor:
-        query = query.where(AuditEvent.actor == actor)
+        query = query.where(col(AuditEvent.actor) == actor)
     if action:
         query = query.where(
             col(AuditEvent.action).startswith(action)
             if action.endswith(".")
-            else AuditEvent.action == action
+            else col(AuditEvent.action) == action
         )
     if target_type:
-        query = query.where(AuditEvent.target_type == target_type)
+        query = query.where(col(AuditEvent.target_type) == target_type)
     if target_id:
-        query = query.where(AuditEvent.target_id == target_id)
+        query = query.where(col(AuditEvent.target_id) == target_id)
     if since:
         query = query.where(col(AuditEvent.at) >= since)
     newest = col(AuditEvent.id).desc()

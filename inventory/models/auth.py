@@ -13,7 +13,9 @@ USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"
 
 
 class UserBase(SQLModel):
-    username: str = Field(max_length=64, regex=USERNAME_PATTERN, unique=True, index=True)
+    username: str = Field(
+        max_length=64, schema_extra={"pattern": USERNAME_PATTERN}, unique=True, index=True
+    )
     display_name: str = Field(default="", max_length=128)
     role: Role = Field(sa_type=str_enum(Role))
     department_id: int | None = Field(default=None, foreign_key="department.id")

@@ -16,7 +16,9 @@ NAME_PATTERN = r"^[\w\u4e00-\u9fff][\w\u4e00-\u9fff .()（）·-]{0,62}$"
 
 
 class CloudBase(SQLModel):
-    name: str = Field(max_length=64, regex=NAME_PATTERN, unique=True, index=True)
+    name: str = Field(
+        max_length=64, schema_extra={"pattern": NAME_PATTERN}, unique=True, index=True
+    )
     kind: str = Field(max_length=32, description="Adapter kind, a key of adapters.registry")
     vendor: str = Field(max_length=64, min_length=1)
     region: str = Field(max_length=64, min_length=1, index=True)

@@ -14,7 +14,9 @@ CODE_PATTERN = r"^[a-z][a-z0-9-]{1,31}$"
 
 
 class DepartmentBase(SQLModel):
-    code: str = Field(max_length=32, regex=CODE_PATTERN, unique=True, index=True)
+    code: str = Field(
+        max_length=32, schema_extra={"pattern": CODE_PATTERN}, unique=True, index=True
+    )
     name: str = Field(min_length=1, max_length=128)
     contact: str | None = Field(default=None, max_length=128)
 
