@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     metrics.install(app, engine)
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix=metrics.API_PREFIX)
     for module in (auth, estate, workloads, departments, admin):
         api.include_router(module.router)
     app.include_router(health.router)

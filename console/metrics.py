@@ -21,6 +21,7 @@ from sqlmodel import col
 from inventory.models import Cloud, Host
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+API_PREFIX = "/api/v1"
 
 
 class InventoryCollector(Collector):
@@ -94,7 +95,10 @@ def install(app: FastAPI, engine: Engine) -> None:
         response = await call_next(request)
         route = request.scope.get("route")
         # The route template, not the raw path: ids must not explode label cardinality.
+        # Included routers report their template without the /api/v1 prefix; put it back.
         name = getattr(route, "path", "unmatched")
+        if route is not None and request.url.path.startswith(API_PREFIX + "/"):
+            name = API_PREFIX + name
         requests.labels(request.method, name, str(response.status_code)).inc()
         latency.labels(request.method, name).observe(time.perf_counter() - start)
         return response
