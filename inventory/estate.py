@@ -91,6 +91,10 @@ def list_clouds(
         query = query.where(col(Cloud.name).contains(f.q))
     if f.state:
         query = query.where(*_state_filter(col(Cloud.status), f.state, CloudStatus))
+    department = viewer.department_scope(department_id(session, f.department))
+    if f.department and department is not None:
+        runs = _department_replicas(department).where(col(Replica.cloud_id) == col(Cloud.id))
+        query = query.where(runs.exists())
     sort = {
         "name": col(Cloud.name),
         "region": col(Cloud.region),
@@ -133,6 +137,14 @@ def list_zones(
         query = query.where(col(Zone.region) == f.region)
     if f.zone:
         query = query.where(_zone_ref(f.zone))
+    department = viewer.department_scope(department_id(session, f.department))
+    if f.department and department is not None:
+        runs = (
+            _department_replicas(department)
+            .join(Host, col(Host.id) == col(Replica.host_id))
+            .where(col(Host.zone_id) == col(Zone.id))
+        )
+        query = query.where(runs.exists())
     sort = {
         "name": col(Zone.name),
         "region": col(Zone.region),
@@ -165,7 +177,30 @@ def _zone_ref(value: str) -> sa.ColumnElement[bool]:
     return sa.or_(ref_filter(value, col(Zone.id), col(Zone.name)), col(Zone.external_id) == value)
 
 
-def _host_query(viewer: Viewer, f: EstateFilter) -> AnySelect:
+def department_id(session: Session, ref: str | None) -> int | None:
+    """Resolve a department filter given as id or code; an unknown one is a 404, not empty."""
+    if ref is None:
+        return None
+    found = session.execute(
+        sa.select(col(Department.id)).where(
+            ref_filter(ref, col(Department.id), col(Department.code))
+        )
+    ).scalar()
+    if found is None:
+        raise NotFound(f"department {ref!r} not found")
+    return int(found)
+
+
+def _department_replicas(department: int) -> AnySelect:
+    """Live replicas of one department's workloads; callers correlate them to their rows."""
+    return (
+        sa.select(col(Replica.id))
+        .join(Workload, col(Workload.id) == col(Replica.workload_id))
+        .where(col(Workload.department_id) == department, col(Replica.state) != ItemState.gone)
+    )
+
+
+def _host_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySelect:
     viewer.require(*STAFF)
     region = sa.func.coalesce(col(Zone.region), col(Cloud.region))
     query = (
@@ -184,17 +219,9 @@ def _host_query(viewer: Viewer, f: EstateFilter) -> AnySelect:
         query = query.where(col(Host.arch) == f.arch)
     if f.q:
         query = query.where(col(Host.name).contains(f.q))
-    if f.department:
-        runs = (
-            sa.select(col(Replica.id))
-            .join(Workload, col(Workload.id) == col(Replica.workload_id))
-            .join(Department, col(Department.id) == col(Workload.department_id))
-            .where(
-                col(Replica.host_id) == col(Host.id),
-                col(Replica.state) != ItemState.gone,
-                ref_filter(f.department, col(Department.id), col(Department.code)),
-            )
-        )
+    department = department_id(session, f.department)
+    if department is not None:
+        runs = _department_replicas(department).where(col(Replica.host_id) == col(Host.id))
         query = query.where(runs.exists())
     return query
 
@@ -202,7 +229,7 @@ def _host_query(viewer: Viewer, f: EstateFilter) -> AnySelect:
 def list_hosts(
     session: Session, viewer: Viewer, f: EstateFilter, page: PageParams
 ) -> Page[HostPublic]:
-    query = _host_query(viewer, f)
+    query = _host_query(session, viewer, f)
     sort = {
         "name": col(Host.name),
         "state": col(Host.state),
@@ -225,7 +252,7 @@ def list_hosts(
 
 def get_host(session: Session, viewer: Viewer, host_id: int) -> HostPublic:
     row = session.execute(
-        _host_query(viewer, EstateFilter(state="up,down,maintenance,gone")).where(
+        _host_query(session, viewer, EstateFilter(state="up,down,maintenance,gone")).where(
             col(Host.id) == host_id
         )
     ).first()

@@ -9,7 +9,7 @@ from sqlmodel import Session, col
 
 from inventory.access import Viewer
 from inventory.errors import NotFound
-from inventory.estate import EstateFilter, _state_filter, _zone_ref
+from inventory.estate import EstateFilter, _state_filter, _zone_ref, department_id
 from inventory.models import (
     Cloud,
     Department,
@@ -24,29 +24,16 @@ from inventory.models import (
 from inventory.paging import AnySelect, Page, PageParams, count, order_by, ref_filter
 
 
-def _department_id(session: Session, ref: str | None) -> int | None:
-    if ref is None:
-        return None
-    found = session.execute(
-        sa.select(col(Department.id)).where(
-            ref_filter(ref, col(Department.id), col(Department.code))
-        )
-    ).scalar()
-    if found is None:
-        raise NotFound(f"department {ref!r} not found")
-    return int(found)
-
-
 def _workload_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySelect:
-    department_id = viewer.department_scope(_department_id(session, f.department))
+    department = viewer.department_scope(department_id(session, f.department))
     query = (
         sa.select(Workload, col(Cloud.name), col(Department.code))
         .outerjoin(Cloud, col(Cloud.id) == col(Workload.cloud_id))
         .outerjoin(Department, col(Department.id) == col(Workload.department_id))
         .where(*_state_filter(col(Workload.state), f.state, ItemState))
     )
-    if department_id is not None:
-        query = query.where(col(Workload.department_id) == department_id)
+    if department is not None:
+        query = query.where(col(Workload.department_id) == department)
     if f.cloud:
         query = query.where(ref_filter(f.cloud, col(Cloud.id), col(Cloud.name)))
     if f.kind:
