@@ -115,7 +115,14 @@ def _get(session: Session, cloud_id: int) -> Cloud:
 
 
 def sync(
-    session: Session, viewer: Viewer, cloud_id: int, box: SecretBox, *, timeout: float = 60.0
+    session: Session,
+    viewer: Viewer,
+    cloud_id: int,
+    box: SecretBox,
+    *,
+    timeout: float = 60.0,
+    max_vanish: float = 0.5,
+    force: bool = False,
 ) -> SyncOutcome:
     """Sync one cloud. A broken configuration or a hung cloud degrades it like a failing one."""
     viewer.require(Role.admin)
@@ -127,7 +134,9 @@ def sync(
         adapter = adapter_for(cloud, box)
         return call_with_timeout(adapter.discover, timeout, f"cloud {cloud.name!r} discover")
 
-    return sync_cloud(session, cloud, discover, actor=viewer.username)
+    return sync_cloud(
+        session, cloud, discover, actor=viewer.username, max_vanish=max_vanish, force=force
+    )
 
 
 def syncable_clouds(session: Session) -> list[Cloud]:

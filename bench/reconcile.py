@@ -210,40 +210,47 @@ def expect(condition: bool, phase: str, what: str, report: SyncReport) -> None:
         raise BenchFailure(f"{PHASES[phase]}: {what}; report: {counts}")
 
 
-def check(
-    phase: str, run: Run, clean: Snapshot, faults: SimulatorFaults, counter: DmlCounter
-) -> None:
-    k = run.report.kinds
+@dataclass(frozen=True)
+class Expected:
+    """What the phases must report, taken from the clean snapshot (which is then dropped)."""
+
+    sizes: dict[str, int]
+    hosts_down: int
+    hosts_missing: int
+    replicas_lost: int  # replicas on the missing hosts
+
+    @classmethod
+    def of(cls, clean: Snapshot, faults: SimulatorFaults) -> Expected:
+        missing = set(faults.hosts_missing)
+        counts = (len(clean.zones), len(clean.hosts), len(clean.workloads), len(clean.replicas))
+        return cls(
+            sizes=dict(zip(KINDS, counts, strict=True)),
+            hosts_down=len(faults.hosts_down),
+            hosts_missing=len(missing),
+            replicas_lost=sum(1 for r in clean.replicas if r.host in missing),
+        )
+
+
+def check(phase: str, run: Run, want: Expected, counter: DmlCounter) -> None:
+    k, report = run.report.kinds, run.report
     if phase == "first":
-        sizes = dict(
-            zip(
-                KINDS,
-                (len(clean.zones), len(clean.hosts), len(clean.workloads), len(clean.replicas)),
-                strict=True,
-            )
-        )
-        expect(
-            all(k[n].added == sizes[n] for n in KINDS), phase, "not everything inserted", run.report
-        )
+        inserted = all(k[n].added == want.sizes[n] for n in KINDS)
+        expect(inserted, phase, "not everything inserted", report)
         return
     if phase == "nochange":
-        expect(not run.report.changed, phase, "report says something changed", run.report)
-        expect(counter.statements == 0, phase, f"DML sent: {counter.seen}", run.report)
+        expect(not report.changed, phase, "report says something changed", report)
+        expect(counter.statements == 0, phase, f"DML sent: {counter.seen}", report)
         return
-    missing = set(faults.hosts_missing)
-    lost = sum(1 for r in clean.replicas if r.host in missing)
     untouched = not any(k[n].changed for n in ("zones", "workloads"))
-    expect(untouched, phase, "zones or workloads changed", run.report)
+    expect(untouched, phase, "zones or workloads changed", report)
+    expect(k["hosts"].updated == want.hosts_down, phase, "down/up hosts", report)
     if phase == "faults":
-        expect(k["hosts"].updated == len(faults.hosts_down), phase, "down hosts", run.report)
-        expect(k["hosts"].gone == len(missing), phase, "missing hosts", run.report)
-        expect(
-            k["replicas"].gone == lost and not k["replicas"].updated, phase, "replicas", run.report
-        )
+        expect(k["hosts"].gone == want.hosts_missing, phase, "missing hosts", report)
+        gone = k["replicas"].gone == want.replicas_lost and not k["replicas"].updated
+        expect(gone, phase, "replicas gone", report)
     else:
-        expect(k["hosts"].updated == len(faults.hosts_down), phase, "hosts back up", run.report)
-        expect(k["hosts"].revived == len(missing), phase, "hosts revived", run.report)
-        expect(k["replicas"].revived == lost, phase, "replicas revived", run.report)
+        expect(k["hosts"].revived == want.hosts_missing, phase, "hosts revived", report)
+        expect(k["replicas"].revived == want.replicas_lost, phase, "replicas revived", report)
 
 
 def summarise(spec: Spec, phase: str, runs: list[Run], rss_base: float) -> Row:
@@ -271,11 +278,11 @@ def worker(spec: Spec) -> list[Row]:
     engine = make_engine(spec.url)
     counter = DmlCounter()
     sa.event.listen(engine, "before_cursor_execute", counter)
-    clean_settings = settings_for(spec)
-    clean = generate_estate(clean_settings)
+    clean = generate_estate(settings_for(spec))
     faults = pick_faults(clean)
+    want = Expected.of(clean, faults)
+    del clean  # hold one snapshot at a time, as a real sync does, so peak RSS is fair
     faulted_settings = settings_for(spec, faults)
-    del clean_settings
     trace = spec.phase == "trace"
     plan: dict[str, list[tuple[str, SimulatorSettings]]] = {
         "first": [("first", settings_for(spec))],
@@ -291,7 +298,7 @@ def worker(spec: Spec) -> list[Row]:
     runs: dict[str, list[Run]] = {}
     for phase, settings in plan[spec.phase]:
         run = sync_once(engine, counter, spec.cloud_id, settings, trace)
-        check(phase, run, clean, faults, counter)
+        check(phase, run, want, counter)
         runs.setdefault(phase, []).append(run)
     engine.dispose()
     return [summarise(spec, phase, phase_runs, rss_base) for phase, phase_runs in runs.items()]

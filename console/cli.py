@@ -185,6 +185,9 @@ def cloud_list() -> None:
 
 @app.command("sync")
 def sync_command(
+    force: Annotated[
+        bool, typer.Option(help="Apply even if most of a cloud's hosts or replicas vanished")
+    ] = False,
     cloud: Annotated[
         str | None, typer.Option(help="Cloud id or name; default all enabled clouds")
     ] = None,
@@ -204,7 +207,13 @@ def sync_command(
             for target in targets:
                 progress.update(task, description=f"sync {target.name}")
                 outcome = clouds.sync(
-                    session, _actor(), target.id or 0, box, timeout=settings.adapter_timeout_seconds
+                    session,
+                    _actor(),
+                    target.id or 0,
+                    box,
+                    timeout=settings.adapter_timeout_seconds,
+                    max_vanish=settings.sync_max_vanish_ratio,
+                    force=force,
                 )
                 session.commit()
                 if outcome.ok and outcome.report:

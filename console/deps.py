@@ -89,7 +89,7 @@ StaffDep = Annotated[Viewer, Depends(require(Role.admin, Role.oncall, Role.manag
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Items to skip")] = 0,
     sort: Annotated[
         str | None, Query(max_length=64, description="Field, or -field for descending")
     ] = None,

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inventory.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
@@ -60,6 +60,16 @@ async def _integrity(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("conflicts with existing data"), status_code=status.HTTP_409_CONFLICT)
 
 
+async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    # A number beyond the column's range (PostgreSQL DataError, SQLite OverflowError) or a
+    # NUL character in text: the input is at fault, not the server.
+    log.info("unstorable value on %s: %s", request.url.path, type(exc).__name__)
+    return JSONResponse(
+        _body("a value is out of range or contains characters that cannot be stored"),
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     log.error("database unavailable on %s: %s", request.url.path, exc)
     return JSONResponse(
@@ -79,5 +89,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(DataError, _unstorable)
+    app.add_exception_handler(OverflowError, _unstorable)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

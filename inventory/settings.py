@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, description="Failures before lockout.")
     login_lockout_minutes: int = Field(default=15, ge=1)
     adapter_timeout_seconds: float = Field(default=60.0, gt=0)
+    sync_max_vanish_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A sync that would mark more of a cloud's hosts or replicas gone is refused.",
+    )
     log_level: str = "INFO"
 
     @property

@@ -7,6 +7,7 @@ re-sync therefore costs four SELECTs and writes nothing, not even an audit event
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from inventory import audit
 from inventory.errors import Invalid
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 Table = type[Zone] | type[Host] | type[Workload] | type[Replica]
 SAMPLE = 20  # external ids kept per change list in the audit entry
+DEFAULT_MAX_VANISH = 0.5
+MASS_VANISH_MIN_ROWS = 10  # below this every change is plausible
+JSON_COLUMNS = ("extra", "traits")
 
 
 @dataclass
@@ -94,18 +98,27 @@ def reconcile(
     *,
     actor: str = "system",
     now: datetime | None = None,
+    max_vanish: float = DEFAULT_MAX_VANISH,
+    force: bool = False,
 ) -> SyncReport:
     """Make the inventory of `cloud` match `snapshot`.
 
     Rows missing from the snapshot are marked gone (with gone_at), never deleted, so
     history and references survive; a row that comes back is revived in place.
-    Raises Invalid, writing nothing, when the snapshot is inconsistent.
+    Raises Invalid, writing nothing, when the snapshot is inconsistent, or when it would
+    mark more than `max_vanish` of the cloud's live hosts or replicas gone at once (a
+    cloud API answering an empty list is likelier than a vanished data centre) unless
+    `force` is set.
     """
     assert cloud.id is not None
     problems = snapshot.problems()
     if problems:
         shown = "; ".join(problems[:5])
         raise Invalid(f"snapshot rejected ({len(problems)} problems): {shown}")
+    # Serialise syncs of one cloud (PostgreSQL; SQLite already has a single writer).
+    session.execute(sa.select(col(Cloud.id)).where(col(Cloud.id) == cloud.id).with_for_update())
+    if not force:
+        _refuse_mass_vanish(session, cloud.id, snapshot, max_vanish)
     now = now or utcnow()
     departments = {
         code: pk
@@ -178,6 +191,27 @@ def reconcile(
     return report
 
 
+def _refuse_mass_vanish(
+    session: Session, cloud_id: int, snapshot: Snapshot, max_vanish: float
+) -> None:
+    for table, gone, reported, kind in (
+        (Host, HostState.gone, {h.external_id for h in snapshot.hosts}, "hosts"),
+        (Replica, ItemState.gone, {r.external_id for r in snapshot.replicas}, "replicas"),
+    ):
+        t: Any = table
+        live = set(
+            session.execute(
+                sa.select(t.external_id).where(t.cloud_id == cloud_id, t.state != gone)
+            ).scalars()
+        )
+        vanished = len(live - reported)
+        if len(live) >= MASS_VANISH_MIN_ROWS and vanished > max_vanish * len(live):
+            raise Invalid(
+                f"snapshot would mark {vanished} of {len(live)} live {kind} gone "
+                f"(more than {max_vanish:.0%}); refusing. Check the cloud, then sync with force."
+            )
+
+
 def _host_values(h: Any, zone_ids: dict[str, int]) -> dict[str, Any]:
     return {
         "name": h.name,
@@ -244,6 +278,12 @@ def _apply(
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    for values in desired.values():
+        for key in JSON_COLUMNS:
+            if key in values:
+                # Compare what the database will give back (tuples become lists, keys
+                # strings), or such a row would look changed on every sync.
+                values[key] = json.loads(json.dumps(values[key]))
     for ext, values in desired.items():
         found = existing.get(ext)
         if found is None:
@@ -265,13 +305,10 @@ def _apply(
             report.updated += 1
             report.note("updated", ext)
 
-    vanished = [
-        {"id": pk, "state": gone_state, "gone_at": now}
-        for ext, (pk, old) in existing.items()
-        if ext not in desired and old[state_at] != gone_state
-    ]
-    for ext, (_, old) in existing.items():
+    vanished: list[dict[str, Any]] = []
+    for ext, (pk, old) in existing.items():
         if ext not in desired and old[state_at] != gone_state:
+            vanished.append({"id": pk, "state": gone_state, "gone_at": now})
             report.gone += 1
             report.note("gone", ext)
 
@@ -301,6 +338,8 @@ def sync_cloud(
     discover: Callable[[], Snapshot],
     *,
     actor: str = "system",
+    max_vanish: float = DEFAULT_MAX_VANISH,
+    force: bool = False,
 ) -> SyncOutcome:
     """Discover then reconcile; a failure degrades the cloud and keeps its last inventory.
 
@@ -309,7 +348,9 @@ def sync_cloud(
     before = cloud.status
     try:
         snapshot = discover()
-        report = reconcile(session, cloud, snapshot, actor=actor)
+        report = reconcile(
+            session, cloud, snapshot, actor=actor, max_vanish=max_vanish, force=force
+        )
     except Exception as exc:  # any adapter fault must degrade, never crash the caller
         error = f"{type(exc).__name__}: {exc}"[:2000]
         log.warning("sync of cloud %s failed: %s", cloud.name, error)

@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
 
 from adapters import service as clouds
+from console.app import create_app
 from inventory import accounts
 from inventory.access import Viewer
 from inventory.crypto import SecretBox
-from inventory.models import Cloud, CloudCreate, Department, Quota, Resource, Role, User
+from inventory.db import make_engine
+from inventory.models import (
+    Cloud,
+    CloudCreate,
+    CloudStatus,
+    Department,
+    Host,
+    Quota,
+    Resource,
+    Role,
+    User,
+    Workload,
+)
+from inventory.settings import Settings
 
 PASSWORD = "correct-horse-battery"
 SYSTEM = Viewer.system("test")
@@ -139,3 +165,120 @@ def estate(session: Session, box: SecretBox) -> Estate:
         department_b=dept_b,
         clouds=made,
     )
+
+
+# --- One app and estate shared by a whole test module ------------------------------------
+#
+# A fresh PostgreSQL database costs ~0.4 s per test. The role matrix and the bad-input tables
+# make hundreds of requests, so each of those modules shares one migrated database per
+# backend. Cases there only read, are rejected, or write rows that no other case looks at.
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def api_token(session: Session, owner: User, name: str = "api", days: int = 30) -> int:
+    """An API token for `owner`; returns its id."""
+    issued = accounts.issue_token(session, owner, name=name, kind="api", ttl=timedelta(days=days))
+    session.commit()
+    return issued.id
+
+
+@dataclass
+class World:
+    app: FastAPI
+    client: TestClient
+    engine: Engine
+    box: SecretBox
+    estate: Estate
+    host_id: int
+    workload_a: int  # a workload of department A
+    target: Actor  # an on-call user that cases may change
+    disabled_cloud: Cloud  # status disabled, never synced
+    broken_cloud: Cloud  # its last sync failed: status degraded with a last_error
+
+    def headers(self, actor: Actor) -> dict[str, str]:
+        """A fresh login token: a case may log out or be revoked without touching others."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            issued = accounts.issue_token(
+                session, actor.user, name="case", kind="login", ttl=timedelta(hours=1)
+            )
+            session.commit()
+        return {"Authorization": f"Bearer {issued.token}"}
+
+    def api_token(self, actor: Actor) -> int:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return api_token(session, actor.user)
+
+
+@contextmanager
+def _world_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = folder / "world.db"
+        shutil.copy(template, target)
+        yield f"sqlite:///{target}"
+        return
+    server: str = request.getfixturevalue("pg_server")
+    request.getfixturevalue("pg_template")
+    name = f"w_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE yh_template'))
+    try:
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def world(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[World]:
+    """For a module-scoped fixture parametrized over BACKENDS: the estate plus the app."""
+    with _world_database(request, backend, folder) as url:
+        settings = Settings(
+            database_url=url,
+            data_dir=folder / "data",
+            secret_key=Fernet.generate_key().decode(),
+            login_max_failures=3,
+        )
+        engine = make_engine(url)
+        box = SecretBox.from_settings(settings)
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                built = estate(session, box)
+                small = {"hosts_per_zone": 1, "workloads": 1, "departments": ["dept-a"]}
+                disabled = cloud(session, box, "cloud-off", {**small, "seed": 3, "region": "r3"})
+                disabled.status = CloudStatus.disabled
+                session.add(disabled)
+                broken = cloud(
+                    session,
+                    box,
+                    "cloud-down",
+                    {**small, "seed": 4, "region": "r4", "faults": {"unreachable": True}},
+                )
+                assert not clouds.sync(session, SYSTEM, broken.id or 0, box).ok
+                session.commit()
+                host_id = session.execute(sa.select(sa.func.min(col(Host.id)))).scalar_one()
+                workload_a = session.execute(
+                    sa.select(sa.func.min(col(Workload.id))).where(
+                        col(Workload.department_id) == built.department_a.id
+                    )
+                ).scalar_one()
+                target = user(session, "target1", Role.oncall)
+            app = create_app(settings, engine)
+            with TestClient(app, raise_server_exceptions=False) as client:
+                yield World(
+                    app=app,
+                    client=client,
+                    engine=engine,
+                    box=box,
+                    estate=built,
+                    host_id=int(host_id),
+                    workload_a=int(workload_a),
+                    target=target,
+                    disabled_cloud=disabled,
+                    broken_cloud=broken,
+                )
+        finally:
+            engine.dispose()

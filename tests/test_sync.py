@@ -245,3 +245,37 @@ def _with_faults(**faults: Any) -> Any:
     from inventory.models import CloudUpdate
 
     return CloudUpdate(settings={**SETTINGS, "faults": faults})
+
+
+def test_mass_vanish_is_refused_unless_forced(session: Session, box: SecretBox) -> None:
+    cloud = _cloud(session, box)
+    _sync(session, cloud, box)
+    before = _counts(session, cloud.id or 0)
+    zones = [ZoneInfo("r1-os-az1", "z", "r1")]
+    empty = Snapshot(zones=zones, hosts=[], workloads=[], replicas=[])
+
+    refused = sync_cloud(session, cloud, lambda: empty)
+    assert not refused.ok
+    assert "would mark 12 of 12 live hosts gone" in (refused.error or "")
+    assert CloudStatus(cloud.status) == CloudStatus.degraded
+    live = sa.select(sa.func.count()).where(col(Host.state) != HostState.gone)
+    assert session.execute(live).scalar_one() == before["Host"]
+
+    forced = sync_cloud(session, cloud, lambda: empty, force=True)
+    assert forced.ok and forced.report is not None
+    assert forced.report.kinds["hosts"].gone == 12
+
+
+def test_extra_values_that_json_reshapes_do_not_count_as_changes(
+    session: Session, box: SecretBox
+) -> None:
+    cloud = _cloud(session, box)
+    # An adapter may hand over tuples or non-string keys; JSON storage reshapes both.
+    extra: dict[Any, Any] = {"tags": ("a", "b"), 7: "seven"}
+    zones = [ZoneInfo("z1", "z1", "r1", extra=extra)]
+    hosts = [HostInfo("h1", "h1", "z1", 8, 8192, 100, traits=("T1",), extra={"nested": (1, 2)})]
+    snapshot = Snapshot(zones, hosts, [], [])
+    assert reconcile(session, cloud, snapshot).changed
+    session.commit()
+    session.expire_all()
+    assert not reconcile(session, cloud, snapshot).changed

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 from sqlmodel import col
 
 from console.deps import AdminDep, PageDep, SessionDep, require
@@ -57,7 +57,7 @@ def audit_list(
     ] = None,
     target_type: Annotated[str | None, Query(max_length=32)] = None,
     target_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
+    since: AwareDatetime | None = None,  # a naive time is ambiguous: 422, not 500
 ) -> Page[AuditEventPublic]:
     query = sa.select(AuditEvent)
     if actor:

@@ -60,13 +60,20 @@ def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> Log
 @router.post("/auth/logout", status_code=204, summary="Revoke the token used for this call")
 def logout(
     session: SessionDep,
-    _user: CurrentUser,
+    user: CurrentUser,
     credentials: Annotated[
         HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
     ],
 ) -> None:
     if credentials is not None:
         accounts.revoke_by_value(session, credentials.credentials)
+        audit.record(
+            session,
+            actor=user.username,
+            action="auth.logout",
+            target_type="user",
+            target_id=user.id,
+        )
         session.commit()
 
 

@@ -103,9 +103,24 @@ class SyncResult(BaseModel):
     "/clouds/{cloud_id}/sync", response_model=SyncResult, summary="Discover and reconcile now"
 )
 def clouds_sync(
-    cloud_id: int, session: SessionDep, viewer: AdminDep, box: BoxDep, settings: SettingsDep
+    cloud_id: int,
+    session: SessionDep,
+    viewer: AdminDep,
+    box: BoxDep,
+    settings: SettingsDep,
+    force: Annotated[
+        bool, Query(description="Apply even if most of the cloud's hosts or replicas vanished")
+    ] = False,
 ) -> SyncResult:
-    outcome = clouds.sync(session, viewer, cloud_id, box, timeout=settings.adapter_timeout_seconds)
+    outcome = clouds.sync(
+        session,
+        viewer,
+        cloud_id,
+        box,
+        timeout=settings.adapter_timeout_seconds,
+        max_vanish=settings.sync_max_vanish_ratio,
+        force=force,
+    )
     session.commit()
     cloud = get_cloud(session, cloud_id)
     changes = outcome.report.summary() if outcome.report else None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from inventory.models.enums import Role
@@ -42,6 +44,14 @@ class UserUpdate(SQLModel):
     department_id: int | None = None
     password: str | None = Field(default=None, min_length=10, max_length=256)
     is_active: bool | None = None
+
+    @field_validator("display_name", "role", "is_active")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Leaving a field out keeps it; an explicit null would violate NOT NULL (a 409/500).
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class UserPublic(UserBase):

@@ -63,6 +63,14 @@ class CloudUpdate(SQLModel):
     credentials: dict[str, Any] | None = None
     enabled: bool | None = Field(default=None, description="false stops syncing (status disabled)")
 
+    @field_validator("vendor", "region", "security_level")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Leaving a field out keeps it; an explicit null would violate NOT NULL (a 409/500).
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
 
 class CloudPublic(CloudBase):
     id: int

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
 import sqlalchemy as sa
+from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from inventory.models.enums import Resource
@@ -35,12 +37,20 @@ class Quota(SQLModel, table=True):
 
 
 class DepartmentCreate(DepartmentBase):
-    quotas: dict[Resource, int] = Field(default_factory=dict)
+    quotas: dict[Resource, Annotated[int, Field(ge=0, le=10**9)]] = Field(default_factory=dict)
 
 
 class DepartmentUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=128)
     contact: str | None = Field(default=None, max_length=128)
+
+    @field_validator("name")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Leaving a field out keeps it; an explicit null would violate NOT NULL (a 409/500).
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class QuotaPublic(SQLModel):
