@@ -73,6 +73,8 @@ def update_cloud(
     changes = data.model_dump(exclude_unset=True)
     credentials = changes.pop("credentials", None)
     enabled = changes.pop("enabled", None)
+    if "settings" in changes:
+        changes["settings"] = merge_patch(cloud.settings, changes["settings"])
     settings = changes.get("settings", cloud.settings)
     if "settings" in changes or credentials is not None:
         current = (
@@ -105,6 +107,20 @@ def update_cloud(
             after=new,
         )
     return cloud
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: PATCH {"settings": {"faults": {...}}} changes only faults;
+    a null removes a key; a non-object replaces the value."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 def _get(session: Session, cloud_id: int) -> Cloud:

@@ -283,7 +283,7 @@ def token_create(
 ) -> None:
     """Create an API token; it is printed once and only its hash is stored."""
     with _session() as session:
-        found = session.execute(sa.select(User).where(col(User.username) == user)).scalar()
+        found = session.execute(sa.select(User).where(col(User.username) == user.lower())).scalar()
         if found is None:
             _fail(f"no user {user!r}", "--user")
         issued = accounts.issue_token(

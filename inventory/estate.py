@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from inventory.access import Viewer
-from inventory.errors import Invalid, NotFound
+from inventory.errors import Forbidden, Invalid, NotFound
 from inventory.models import (
     Cloud,
     CloudPublic,
@@ -91,7 +91,7 @@ def list_clouds(
         query = query.where(col(Cloud.name).contains(f.q))
     if f.state:
         query = query.where(*_state_filter(col(Cloud.status), f.state, CloudStatus))
-    department = viewer.department_scope(department_id(session, f.department))
+    department = department_id(session, viewer, f.department)
     if f.department and department is not None:
         runs = _department_replicas(department).where(col(Replica.cloud_id) == col(Cloud.id))
         query = query.where(runs.exists())
@@ -137,7 +137,7 @@ def list_zones(
         query = query.where(col(Zone.region) == f.region)
     if f.zone:
         query = query.where(_zone_ref(f.zone))
-    department = viewer.department_scope(department_id(session, f.department))
+    department = department_id(session, viewer, f.department)
     if f.department and department is not None:
         runs = (
             _department_replicas(department)
@@ -177,8 +177,20 @@ def _zone_ref(value: str) -> sa.ColumnElement[bool]:
     return sa.or_(ref_filter(value, col(Zone.id), col(Zone.name)), col(Zone.external_id) == value)
 
 
-def department_id(session: Session, ref: str | None) -> int | None:
-    """Resolve a department filter given as id or code; an unknown one is a 404, not empty."""
+def department_id(session: Session, viewer: Viewer, ref: str | None) -> int | None:
+    """The department a list is narrowed to, from a filter given as id or code.
+
+    Staff: the named department (unknown is a 404, not an empty list), or None for all.
+    Department users: always their own; naming any other is a 403 whether or not it
+    exists, so the answer leaks no other department's code.
+    """
+    if viewer.is_department:
+        own = session.get(Department, viewer.department_id) if viewer.department_id else None
+        if own is None:
+            raise Forbidden("this department user has no department")
+        if ref is None or ref.strip() in (str(own.id), own.code):
+            return own.id
+        raise Forbidden("department users see only their own department")
     if ref is None:
         return None
     found = session.execute(
@@ -219,7 +231,7 @@ def _host_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySelect:
         query = query.where(col(Host.arch) == f.arch)
     if f.q:
         query = query.where(col(Host.name).contains(f.q))
-    department = department_id(session, f.department)
+    department = department_id(session, viewer, f.department)
     if department is not None:
         runs = _department_replicas(department).where(col(Replica.host_id) == col(Host.id))
         query = query.where(runs.exists())

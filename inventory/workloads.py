@@ -25,7 +25,7 @@ from inventory.paging import AnySelect, Page, PageParams, count, order_by, ref_f
 
 
 def _workload_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySelect:
-    department = viewer.department_scope(department_id(session, f.department))
+    department = department_id(session, viewer, f.department)
     query = (
         sa.select(Workload, col(Cloud.name), col(Department.code))
         .outerjoin(Cloud, col(Cloud.id) == col(Workload.cloud_id))

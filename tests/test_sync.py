@@ -16,6 +16,7 @@ from inventory.models import (
     AuditEvent,
     Cloud,
     CloudStatus,
+    CloudUpdate,
     Host,
     HostState,
     ItemState,
@@ -241,10 +242,9 @@ def test_replica_moving_host_is_an_update(session: Session, box: SecretBox) -> N
     assert workload.extra["unknown_department"] == "nope"
 
 
-def _with_faults(**faults: Any) -> Any:
-    from inventory.models import CloudUpdate
-
-    return CloudUpdate(settings={**SETTINGS, "faults": faults})
+def _with_faults(**faults: Any) -> CloudUpdate:
+    # Settings PATCH is a merge patch: faults replace key by key, and null clears them all.
+    return CloudUpdate(settings={"faults": faults or None})
 
 
 def test_mass_vanish_is_refused_unless_forced(session: Session, box: SecretBox) -> None:

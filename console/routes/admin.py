@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 from sqlmodel import col
 
-from console.deps import AdminDep, PageDep, SessionDep, require
+from console.deps import AdminDep, Id, PageDep, SessionDep, require
 from inventory import accounts
 from inventory.access import Viewer
 from inventory.models import AuditEvent, AuditEventPublic, Role, UserCreate, UserPublic, UserUpdate
@@ -32,7 +32,7 @@ def users_create(body: UserCreate, session: SessionDep, viewer: AdminDep) -> Use
 
 @router.patch("/users/{user_id}", response_model=UserPublic)
 def users_update(
-    user_id: int, body: UserUpdate, session: SessionDep, viewer: AdminDep
+    user_id: Id, body: UserUpdate, session: SessionDep, viewer: AdminDep
 ) -> UserPublic:
     user = accounts.update_user(session, viewer, user_id, body)
     session.commit()

@@ -9,15 +9,16 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from console.deps import CurrentUser, SessionDep, SettingsDep, ViewerDep
+from console.deps import CurrentUser, Id, SessionDep, SettingsDep, ViewerDep
 from inventory import accounts, audit
 from inventory.models import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic, UserPublic
+from inventory.models.auth import USERNAME_PATTERN
 
 router = APIRouter(tags=["auth"])
 
 
 class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
     password: str = Field(min_length=1, max_length=256)
 
 
@@ -102,6 +103,6 @@ def create_token(body: ApiTokenCreate, session: SessionDep, user: CurrentUser) -
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
-def revoke_token(token_id: int, session: SessionDep, viewer: ViewerDep) -> None:
+def revoke_token(token_id: Id, session: SessionDep, viewer: ViewerDep) -> None:
     accounts.revoke_token(session, viewer, token_id)
     session.commit()

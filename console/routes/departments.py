@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from console.deps import AdminDep, PageDep, SessionDep, ViewerDep
+from console.deps import AdminDep, Id, PageDep, SessionDep, ViewerDep
 from inventory import departments
 from inventory.models import DepartmentCreate, DepartmentPublic, DepartmentUpdate, Resource
 from inventory.paging import Page
@@ -30,7 +30,7 @@ def departments_list(
 
 
 @router.get("/departments/{department_id}", response_model=DepartmentPublic)
-def departments_get(department_id: int, session: SessionDep, viewer: ViewerDep) -> DepartmentPublic:
+def departments_get(department_id: Id, session: SessionDep, viewer: ViewerDep) -> DepartmentPublic:
     return departments.get_department(session, viewer, department_id)
 
 
@@ -45,7 +45,7 @@ def departments_create(
 
 @router.patch("/departments/{department_id}", response_model=DepartmentPublic)
 def departments_update(
-    department_id: int, body: DepartmentUpdate, session: SessionDep, viewer: AdminDep
+    department_id: Id, body: DepartmentUpdate, session: SessionDep, viewer: AdminDep
 ) -> DepartmentPublic:
     result = departments.update_department(session, viewer, department_id, body)
     session.commit()
@@ -58,7 +58,7 @@ def departments_update(
     summary="Set quota limits; null removes a limit; unnamed resources are unchanged",
 )
 def departments_quotas(
-    department_id: int,
+    department_id: Id,
     body: dict[Resource, Annotated[int, Field(ge=0, le=10**9)] | None],
     session: SessionDep,
     viewer: AdminDep,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from adapters import service as clouds
-from console.deps import AdminDep, BoxDep, PageDep, SessionDep, SettingsDep, StaffDep, ViewerDep
+from console.deps import AdminDep, BoxDep, Id, PageDep, SessionDep, SettingsDep, StaffDep, ViewerDep
 from inventory.estate import (
     EstateFilter,
     cloud_public,
@@ -66,7 +66,7 @@ def clouds_list(
 
 
 @router.get("/clouds/{cloud_id}", response_model=CloudPublic)
-def clouds_get(cloud_id: int, session: SessionDep, viewer: ViewerDep) -> CloudPublic:
+def clouds_get(cloud_id: Id, session: SessionDep, viewer: ViewerDep) -> CloudPublic:
     return cloud_public(get_cloud(session, cloud_id), viewer)
 
 
@@ -85,7 +85,7 @@ def clouds_create(
     summary="Change a cloud's settings or credentials",
 )
 def clouds_update(
-    cloud_id: int, body: CloudUpdate, session: SessionDep, viewer: AdminDep, box: BoxDep
+    cloud_id: Id, body: CloudUpdate, session: SessionDep, viewer: AdminDep, box: BoxDep
 ) -> CloudPublic:
     cloud = clouds.update_cloud(session, viewer, cloud_id, body, box)
     session.commit()
@@ -103,7 +103,7 @@ class SyncResult(BaseModel):
     "/clouds/{cloud_id}/sync", response_model=SyncResult, summary="Discover and reconcile now"
 )
 def clouds_sync(
-    cloud_id: int,
+    cloud_id: Id,
     session: SessionDep,
     viewer: AdminDep,
     box: BoxDep,
@@ -139,7 +139,7 @@ class CheckOut(BaseModel):
     "/clouds/{cloud_id}/check", response_model=list[CheckOut], summary="Per-capability connectivity"
 )
 def clouds_check(
-    cloud_id: int, session: SessionDep, viewer: StaffDep, box: BoxDep
+    cloud_id: Id, session: SessionDep, viewer: StaffDep, box: BoxDep
 ) -> list[CheckOut]:
     return [
         CheckOut(capability=r.capability.value, ok=r.ok, detail=r.detail)
@@ -164,5 +164,5 @@ def hosts_list(
 
 
 @router.get("/hosts/{host_id}", response_model=HostPublic)
-def hosts_get(host_id: int, session: SessionDep, viewer: StaffDep) -> HostPublic:
+def hosts_get(host_id: Id, session: SessionDep, viewer: StaffDep) -> HostPublic:
     return get_host(session, viewer, host_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from console.deps import PageDep, SessionDep, ViewerDep
+from console.deps import Id, PageDep, SessionDep, ViewerDep
 from console.routes.estate import FilterDep
 from inventory.models import WorkloadPublic
 from inventory.paging import Page
@@ -23,5 +23,5 @@ def workloads_list(
 
 
 @router.get("/workloads/{workload_id}", response_model=WorkloadPublic)
-def workloads_get(workload_id: int, session: SessionDep, viewer: ViewerDep) -> WorkloadPublic:
+def workloads_get(workload_id: Id, session: SessionDep, viewer: ViewerDep) -> WorkloadPublic:
     return get_workload(session, viewer, workload_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from inventory.models.enums import Role
+from inventory.models.inputs import STRICT_INPUT, not_null
 from inventory.types import UTCDateTime, str_enum, utcnow
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"
@@ -35,23 +35,27 @@ class User(UserBase, table=True):
 
 
 class UserCreate(UserBase):
+    model_config = STRICT_INPUT
+
     password: str = Field(min_length=10, max_length=256)
+
+    @field_validator("username")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        # "Admin" and "admin" are one person; login lower-cases what is typed too.
+        return value.lower()
 
 
 class UserUpdate(SQLModel):
+    model_config = STRICT_INPUT
+
     display_name: str | None = Field(default=None, max_length=128)
     role: Role | None = None
     department_id: int | None = None
     password: str | None = Field(default=None, min_length=10, max_length=256)
     is_active: bool | None = None
 
-    @field_validator("display_name", "role", "is_active")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Leaving a field out keeps it; an explicit null would violate NOT NULL (a 409/500).
-        if value is None:
-            raise ValueError("may be left out, but not null")
-        return value
+    _not_null = not_null("display_name", "role", "is_active")
 
 
 class UserPublic(UserBase):
@@ -78,6 +82,8 @@ class ApiToken(SQLModel, table=True):
 
 
 class ApiTokenCreate(SQLModel):
+    model_config = STRICT_INPUT
+
     name: str = Field(min_length=1, max_length=64)
     expires_in_days: int = Field(default=30, ge=1, le=365)
 

@@ -10,6 +10,7 @@ from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from inventory.models.enums import CloudStatus, HostState, ItemState
+from inventory.models.inputs import STRICT_INPUT, not_null
 from inventory.types import JSONType, UTCDateTime, str_enum, utcnow
 
 NAME_PATTERN = r"^[\w\u4e00-\u9fff][\w\u4e00-\u9fff .()（）·-]{0,62}$"
@@ -41,6 +42,8 @@ class Cloud(CloudBase, table=True):
 
 
 class CloudCreate(CloudBase):
+    model_config = STRICT_INPUT
+
     settings: dict[str, Any] = Field(default_factory=dict)
     credentials: dict[str, Any] | None = Field(
         default=None, description="Stored encrypted; never returned by the API."
@@ -56,20 +59,20 @@ class CloudCreate(CloudBase):
 
 
 class CloudUpdate(SQLModel):
+    model_config = STRICT_INPUT
+
     vendor: str | None = Field(default=None, max_length=64, min_length=1)
     region: str | None = Field(default=None, max_length=64, min_length=1)
     security_level: int | None = Field(default=None, ge=1, le=5)
-    settings: dict[str, Any] | None = None
-    credentials: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = Field(
+        default=None, description="A JSON merge patch (RFC 7396): only the keys given change"
+    )
+    credentials: dict[str, Any] | None = Field(
+        default=None, description="Replaces all credentials; stored encrypted, never returned"
+    )
     enabled: bool | None = Field(default=None, description="false stops syncing (status disabled)")
 
-    @field_validator("vendor", "region", "security_level")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Leaving a field out keeps it; an explicit null would violate NOT NULL (a 409/500).
-        if value is None:
-            raise ValueError("may be left out, but not null")
-        return value
+    _not_null = not_null("vendor", "region", "security_level", "settings")
 
 
 class CloudPublic(CloudBase):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
-from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from inventory.models.enums import Resource
+from inventory.models.inputs import STRICT_INPUT, not_null
 from inventory.types import UTCDateTime, str_enum, utcnow
 
 CODE_PATTERN = r"^[a-z][a-z0-9-]{1,31}$"
@@ -37,20 +37,18 @@ class Quota(SQLModel, table=True):
 
 
 class DepartmentCreate(DepartmentBase):
+    model_config = STRICT_INPUT
+
     quotas: dict[Resource, Annotated[int, Field(ge=0, le=10**9)]] = Field(default_factory=dict)
 
 
 class DepartmentUpdate(SQLModel):
+    model_config = STRICT_INPUT
+
     name: str | None = Field(default=None, min_length=1, max_length=128)
     contact: str | None = Field(default=None, max_length=128)
 
-    @field_validator("name")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Leaving a field out keeps it; an explicit null would violate NOT NULL (a 409/500).
-        if value is None:
-            raise ValueError("may be left out, but not null")
-        return value
+    _not_null = not_null("name")
 
 
 class QuotaPublic(SQLModel):
