@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 
 from adapters import service as clouds
 from adapters.registry import REGISTRY
+from console.cli_plan import plan_app
 from inventory import accounts, migrate
 from inventory.access import Viewer
 from inventory.crypto import SecretBox, SecretBoxError
@@ -39,6 +40,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(plan_app, name="plan")
 
 out = Console()
 err = Console(stderr=True)

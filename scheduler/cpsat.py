@@ -1,0 +1,238 @@
+"""The CP-SAT model: one boolean per (service, candidate host).
+
+Identical replicas of a service are aggregated by construction: x[s, h] says "one replica
+of s on h" (replicas need distinct hosts, so one is all a host can take), and the sum over
+h is the replica count. That is services x hosts booleans, not replicas x hosts. When even
+that is too large, each service keeps only a bounded set of candidate hosts per zone (the
+greedy's hosts first); the result is then feasible but not claimed optimal.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from ortools.sat.python import cp_model
+
+from scheduler.evaluate import Placement, units
+from scheduler.index import SLA_SCALE, Index, ServiceView
+from scheduler.plan import Status
+
+MONEY_SCALE = 1000  # objective in thousandths of a money unit per hour
+UTIL_SCALE = 1000  # utilisation in per-mille
+
+
+@dataclass(frozen=True)
+class Options:
+    time_limit: float = 10.0
+    workers: int = 2
+    seed: int = 0
+    max_vars: int = 300_000  # above this, candidate hosts are filtered
+
+
+@dataclass
+class Outcome:
+    placement: Placement | None
+    status: Status
+    seconds_to_first: float | None
+    filtered: bool
+    variables: int
+    objective_bound: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class _Incumbent(cp_model.CpSolverSolutionCallback):
+    """Keeps the best solution so far, so a time-out still returns it."""
+
+    def __init__(
+        self, keys: list[tuple[int, int]], variables: list[cp_model.IntVar], start: float
+    ) -> None:
+        super().__init__()
+        self.keys = keys
+        self.variables = variables
+        self.start = start
+        self.first: float | None = None
+        self.best: list[tuple[int, int]] | None = None
+
+    def on_solution_callback(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter() - self.start
+        self.best = [
+            k for k, v in zip(self.keys, self.variables, strict=True) if self.boolean_value(v)
+        ]
+
+
+def candidates(
+    index: Index, hint: Placement | None, max_vars: int
+) -> tuple[dict[int, list[int]], bool]:
+    """Hosts each service may use in the model; filtered (True) when the full set is too big."""
+    full: dict[int, list[int]] = {}
+    for view in index.services:
+        fixed = set(view.pinned)
+        full[view.index] = [
+            h for h in view.eligible if h in fixed or index.fits(view.index, h, index.free)
+        ]
+    total = sum(len(c) for c in full.values())
+    if total <= max_vars:
+        return full, False
+    # Keep per service: its hint and current hosts, then per zone the hosts already in use
+    # (by outside load or the hint) and the best-fitting others, up to a share of the budget.
+    used_by_hint = {h for hosts in (hint or {}).values() for h in hosts}
+    per_service = max(8, max_vars // max(1, len(index.services)))
+    kept: dict[int, list[int]] = {}
+    for view in index.services:
+        must = set(view.pinned) | set((hint or {}).get(view.index, []))
+        by_zone: dict[int, list[int]] = {}
+        for h in full[view.index]:
+            if h not in must:
+                by_zone.setdefault(index.host_zone[h], []).append(h)
+        share = max(view.spec.replicas + 2, per_service // max(1, len(by_zone)))
+        chosen = set(must)
+        for hosts in by_zone.values():
+            hosts.sort(
+                key=lambda h: (not (index.busy[h] or h in used_by_hint), _slack(index, view, h), h)
+            )
+            chosen.update(hosts[:share])
+        kept[view.index] = sorted(chosen)
+    return kept, True
+
+
+def _slack(index: Index, view: ServiceView, host: int) -> float:
+    """How much room is left after placing one replica: small is a tight (best) fit."""
+    free, sched = index.free[host], index.schedulable[host]
+    return sum((f - d) / s for f, d, s in zip(free, view.demand, sched, strict=True) if s > 0)
+
+
+def solve(index: Index, hint: Placement | None, options: Options) -> Outcome:
+    start = time.perf_counter()
+    cands, filtered = candidates(index, hint, options.max_vars)
+    model = cp_model.CpModel()
+    rebalance = index.problem.mode == "rebalance"
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    for s, hosts in cands.items():
+        sid = index.services[s].spec.id
+        for h in hosts:
+            x[s, h] = model.new_bool_var(f"x[{sid},{index.host_ids[h]}]")
+
+    zone_used: dict[tuple[int, int], cp_model.IntVar] = {}
+    on_host: dict[int, list[tuple[int, int]]] = {}
+    for view in index.services:
+        s = view.index
+        hosts = cands[s]
+        model.add(sum(x[s, h] for h in hosts) == view.spec.replicas)
+        if not rebalance:
+            for h in view.pinned:
+                model.add(x[s, h] == 1)
+        by_zone: dict[int, list[cp_model.IntVar]] = {}
+        for h in hosts:
+            by_zone.setdefault(index.host_zone[h], []).append(x[s, h])
+            on_host.setdefault(h, []).append((s, h))
+        for z, lits in by_zone.items():
+            used = model.new_bool_var(f"zone[{view.spec.id},{index.zone_ids[z]}]")
+            model.add_max_equality(used, lits)
+            zone_used[s, z] = used
+            if view.zone_cap < len(lits):
+                model.add(sum(lits) <= view.zone_cap)  # losing zone z leaves min_healthy
+        if view.required > 0:
+            need = math.ceil(view.required * SLA_SCALE)
+            model.add(
+                sum(math.floor(index.zone_weight[z] * SLA_SCALE) * zone_used[s, z] for z in by_zone)
+                >= need
+            )
+    for view in index.services:
+        if view.affinity is None:
+            continue
+        for (s, z), used in list(zone_used.items()):
+            if s != view.index:
+                continue
+            partner = zone_used.get((view.affinity, z))
+            if partner is None:
+                model.add(used == 0)
+            else:
+                model.add_implication(used, partner)
+
+    demand = [view.demand for view in index.services]
+    for h, keys in on_host.items():
+        for r in range(4):
+            terms = [(demand[s][r], x[s, hh]) for s, hh in keys if demand[s][r] > 0]
+            if sum(c for c, _ in terms) > index.free[h][r]:
+                model.add(sum(c * v for c, v in terms) <= index.free[h][r])
+
+    u = units(index)
+    weights = index.problem.weights
+    objective: list[cp_model.LinearExprT] = []
+    opened: dict[int, cp_model.IntVar] = {}
+    host_price = round(weights.hosts * u.host * MONEY_SCALE)
+    for h, keys in on_host.items():
+        if index.busy[h]:
+            continue  # in use whatever the plan
+        o = model.new_bool_var(f"open[{index.host_ids[h]}]")
+        for key in keys:
+            model.add_implication(x[key], o)
+        opened[h] = o
+    if host_price:
+        objective.append(host_price * sum(opened.values()))
+    if weights.cost:
+        objective.append(
+            sum(round(weights.cost * index.cost(s, h) * MONEY_SCALE) * v for (s, h), v in x.items())
+        )
+    if rebalance:
+        moves = [1 - x[view.index, h] for view in index.services for h in view.pinned]
+        if moves:
+            model.add(sum(moves) <= index.problem.migration_budget)
+            objective.append(round(weights.migrations * u.migration * MONEY_SCALE) * sum(moves))
+    balance_price = round(weights.balance * u.balance * MONEY_SCALE / UTIL_SCALE)
+    if balance_price:
+        peak = model.new_int_var(0, UTIL_SCALE, "max_utilisation")
+        for h in range(len(index.host_ids)):
+            for r, cap in enumerate(index.schedulable[h]):
+                if cap <= 0:
+                    continue
+                outside = cap - index.free[h][r]
+                loads = [demand[s][r] * x[s, hh] for s, hh in on_host.get(h, []) if demand[s][r]]
+                model.add(UTIL_SCALE * (outside + sum(loads)) <= cap * peak)
+        objective.append(balance_price * peak)
+    model.minimize(sum(objective))
+
+    if hint:
+        chosen = {(s, h) for s, hosts in hint.items() for h in hosts}
+        for key, var in x.items():
+            model.add_hint(var, key in chosen)
+        for h, o in opened.items():
+            model.add_hint(o, any((s, h) in chosen for s, _ in on_host[h]))
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(
+        0.1, options.time_limit - (time.perf_counter() - start)
+    )
+    solver.parameters.num_workers = options.workers
+    solver.parameters.random_seed = options.seed
+    keys = list(x)
+    incumbent = _Incumbent(keys, [x[k] for k in keys], start)
+    code = solver.solve(model, incumbent)
+    statuses: dict[cp_model.CpSolverStatus, Status] = {
+        cp_model.OPTIMAL: "optimal",
+        cp_model.FEASIBLE: "feasible",
+        cp_model.INFEASIBLE: "infeasible",
+    }
+    status: Status = statuses.get(code, "unknown")
+    notes: list[str] = []
+    if filtered:
+        notes.append(f"candidate hosts filtered to {len(x):,} variables; optimality not proven")
+        if status == "optimal":
+            status = "feasible"
+    placement: Placement | None = None
+    if incumbent.best is not None:
+        placement = {}
+        for s, h in incumbent.best:
+            placement.setdefault(s, []).append(h)
+    return Outcome(
+        placement=placement,
+        status=status,
+        seconds_to_first=incumbent.first,
+        filtered=filtered,
+        variables=len(x),
+        objective_bound=solver.best_objective_bound / MONEY_SCALE if placement else None,
+        notes=notes,
+    )

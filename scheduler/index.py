@@ -1,0 +1,123 @@
+"""A compact, indexed view of a Problem that the greedy and CP-SAT solvers share.
+
+Eligibility, free capacity and zone weights are computed once here; the solvers work on
+integer indices, not on ids and pydantic objects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from scheduler.problem import Problem, Service, Vector
+
+SLA_SCALE = 1_000_000  # zone weights -log(1 - a) as integers for CP-SAT
+
+
+def zone_weight(availability: float) -> float:
+    """A zone's contribution to the SLA sum: -log(1 - a)."""
+    return -math.log1p(-availability)
+
+
+def required_weight(target: float) -> float:
+    return -math.log1p(-target)
+
+
+@dataclass
+class ServiceView:
+    index: int
+    spec: Service
+    demand: Vector
+    eligible: list[int]  # host indices the service may use at all
+    pinned: list[int]  # hosts its existing replicas run on (fixed in "place" mode)
+    to_place: int  # replicas the solver must place (all of them in "rebalance" mode)
+    zone_cap: int  # replicas allowed in any one zone (zone-loss rule)
+    required: float  # SLA weight needed; 0 without a target
+    affinity: int | None = None
+
+
+@dataclass
+class Index:
+    problem: Problem
+    host_ids: list[str]
+    host_zone: list[int]
+    host_cloud: list[int]
+    free: list[list[int]]  # schedulable - outside usage, per host and resource
+    schedulable: list[Vector]
+    busy: list[bool]  # carries outside load, so it is in use whatever the plan
+    zone_ids: list[str]
+    zone_cloud: list[int]
+    zone_weight: list[float]
+    cloud_ids: list[str]
+    cloud_prices: list[tuple[float, float, float, float]]
+    services: list[ServiceView] = field(default_factory=list)
+    host_by_id: dict[str, int] = field(default_factory=dict)
+    service_by_id: dict[str, int] = field(default_factory=dict)
+
+    def cost(self, service: int, host: int) -> float:
+        """Price per hour of one replica of `service` on `host`'s cloud."""
+        prices = self.cloud_prices[self.host_cloud[host]]
+        demand = self.services[service].demand
+        return sum(p * d for p, d in zip(prices, demand, strict=True))
+
+    def fits(self, service: int, host: int, free: list[list[int]]) -> bool:
+        demand = self.services[service].demand
+        row = free[host]
+        return all(f >= d for f, d in zip(row, demand, strict=True))
+
+
+def build_index(problem: Problem) -> Index:
+    clouds = {c.id: i for i, c in enumerate(problem.clouds)}
+    zones = {z.id: i for i, z in enumerate(problem.zones)}
+    zone_region = [z.region for z in problem.zones]
+    zone_cloud = [clouds[z.cloud] for z in problem.zones]
+    cloud_level = [c.security_level for c in problem.clouds]
+    index = Index(
+        problem=problem,
+        host_ids=[h.id for h in problem.hosts],
+        host_zone=[zones[h.zone] for h in problem.hosts],
+        host_cloud=[zone_cloud[zones[h.zone]] for h in problem.hosts],
+        free=[],
+        schedulable=[h.schedulable() for h in problem.hosts],
+        busy=[any(h.used.vector()) for h in problem.hosts],
+        zone_ids=[z.id for z in problem.zones],
+        zone_cloud=zone_cloud,
+        zone_weight=[zone_weight(z.availability) for z in problem.zones],
+        cloud_ids=[c.id for c in problem.clouds],
+        cloud_prices=[c.prices.vector() for c in problem.clouds],
+    )
+    index.free = [
+        [s - u for s, u in zip(sched, h.used.vector(), strict=True)]
+        for sched, h in zip(index.schedulable, problem.hosts, strict=True)
+    ]
+    index.host_by_id = {h: i for i, h in enumerate(index.host_ids)}
+    index.service_by_id = {s.id: i for i, s in enumerate(problem.services)}
+    rebalance = problem.mode == "rebalance"
+    for i, spec in enumerate(problem.services):
+        eligible = [
+            h
+            for h, host in enumerate(problem.hosts)
+            if cloud_level[index.host_cloud[h]] >= spec.min_security_level
+            and (spec.regions is None or zone_region[index.host_zone[h]] in spec.regions)
+            and (spec.clouds is None or index.cloud_ids[index.host_cloud[h]] in spec.clouds)
+            and (spec.arch is None or host.arch == spec.arch)
+            and spec.traits <= host.traits
+        ]
+        pinned = [index.host_by_id[h] for h in spec.current]
+        index.services.append(
+            ServiceView(
+                index=i,
+                spec=spec,
+                demand=spec.demand.vector(),
+                eligible=eligible,
+                pinned=pinned,
+                to_place=spec.replicas if rebalance else spec.replicas - len(pinned),
+                zone_cap=spec.replicas - spec.min_healthy,
+                required=required_weight(spec.sla_target) if spec.sla_target else 0.0,
+                affinity=index.service_by_id.get(spec.affinity) if spec.affinity else None,
+            )
+        )
+    for view in index.services:  # affinity may point forward in the list
+        if view.spec.affinity:
+            view.affinity = index.service_by_id[view.spec.affinity]
+    return index
