@@ -70,9 +70,11 @@ def candidates(
     full: dict[int, list[int]] = {}
     for view in index.services:
         fixed = set(view.pinned)
-        full[view.index] = [
-            h for h in view.eligible if h in fixed or index.fits(view.index, h, index.free)
+        roomy = [
+            h for h in view.eligible if h not in fixed and index.fits(view.index, h, index.free)
         ]
+        # Current hosts are always variables: pinned in place mode, free to leave in rebalance.
+        full[view.index] = sorted(fixed | set(roomy))
     total = sum(len(c) for c in full.values())
     if total <= max_vars:
         return full, False
@@ -121,9 +123,12 @@ def solve(index: Index, hint: Placement | None, options: Options) -> Outcome:
         s = view.index
         hosts = cands[s]
         model.add(sum(x[s, h] for h in hosts) == view.spec.replicas)
-        if not rebalance:
-            for h in view.pinned:
+        eligible = set(view.eligible)
+        for h in view.pinned:
+            if not rebalance:
                 model.add(x[s, h] == 1)
+            elif h not in eligible:
+                model.add(x[s, h] == 0)  # it may no longer run there: it must move
         by_zone: dict[int, list[cp_model.IntVar]] = {}
         for h in hosts:
             by_zone.setdefault(index.host_zone[h], []).append(x[s, h])
@@ -135,7 +140,9 @@ def solve(index: Index, hint: Placement | None, options: Options) -> Outcome:
             if view.zone_cap < len(lits):
                 model.add(sum(lits) <= view.zone_cap)  # losing zone z leaves min_healthy
         if view.required > 0:
-            need = math.ceil(view.required * SLA_SCALE)
+            # Both sides floored; each zone's floor may lose one unit, so allow that much
+            # (a true shortfall that small is caught by the validator).
+            need = math.floor(view.required * SLA_SCALE) - len(by_zone)
             model.add(
                 sum(math.floor(index.zone_weight[z] * SLA_SCALE) * zone_used[s, z] for z in by_zone)
                 >= need

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from scheduler.evaluate import Placement
-from scheduler.index import Index, ServiceView, zone_weight
+from scheduler.index import Index, ServiceView, meets, zone_weight
 from scheduler.problem import RESOURCES
 
 _UNITS = {"vcpus": "vCPU", "memory_mb": "MiB memory", "disk_gb": "GB disk", "gpus": "GPU"}
@@ -18,7 +18,7 @@ def size(demand: tuple[int, ...]) -> str:
 
 def prechecks(index: Index) -> list[str]:
     """Conflicts visible before solving: quotas, eligibility, room, SLA reach, zone loss."""
-    found = _quota_conflicts(index)
+    found = _quota_conflicts(index) + _pinned_overload(index)
     for view in index.services:
         found += _service_conflicts(index, view)
     return found
@@ -32,10 +32,11 @@ def _quota_conflicts(index: Index) -> list[str]:
         if dept.quota is not None:
             quota, used = dept.quota.vector(), dept.used.vector()
             for r, name in enumerate(RESOURCES):
-                if need[r] and used[r] + need[r] > quota[r]:
+                limit = quota[r]
+                if limit is not None and need[r] and used[r] + need[r] > limit:
                     found.append(
-                        f"department {dept.id}: {name} quota {quota[r]}, already used {used[r]}, "
-                        f"this needs {need[r]} more ({used[r] + need[r] - quota[r]} over)"
+                        f"department {dept.id}: {name} quota {limit}, already used {used[r]}, "
+                        f"this needs {need[r]} more ({used[r] + need[r] - limit} over)"
                     )
         replicas = sum(v.spec.replicas for v in services)
         if (
@@ -46,6 +47,28 @@ def _quota_conflicts(index: Index) -> list[str]:
                 f"department {dept.id}: instance quota {dept.instances_quota}, already used "
                 f"{dept.used_instances}, this needs {replicas} more"
             )
+    return found
+
+
+def _pinned_overload(index: Index) -> list[str]:
+    """Place mode: existing replicas stay, so a host they already overfill blocks any plan."""
+    if index.problem.mode != "place":
+        return []
+    load: dict[int, list[int]] = {}
+    for view in index.services:
+        for h in view.pinned:
+            row = load.setdefault(h, [0, 0, 0, 0])
+            for r, d in enumerate(view.demand):
+                row[r] += d
+    found = []
+    for h, row in sorted(load.items()):
+        for r, name in enumerate(RESOURCES):
+            if row[r] > index.free[h][r]:
+                found.append(
+                    f"host {index.host_ids[h]}: existing replicas need {row[r]} {name} but only "
+                    f"{index.free[h][r]} is schedulable beside other load; "
+                    "move them (rebalance) first"
+                )
     return found
 
 
@@ -82,7 +105,7 @@ def _service_conflicts(index: Index, view: ServiceView) -> list[str]:
         ]
     found: list[str] = []
     reach = sum(index.zone_weight[z] for z in rooms)
-    if view.required > reach + 1e-12:
+    if not meets(reach, view.required):
         best = 1 - math.exp(-reach)
         zones = ", ".join(
             f"{index.zone_ids[z]} ({index.problem.zones[z].availability})" for z in rooms

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from scheduler.index import Index, ServiceView, build_index
+from scheduler.index import Index, ServiceView, build_index, meets
 from scheduler.plan import PlanResult
 from scheduler.problem import Problem
 
@@ -29,12 +29,20 @@ def least_allocated(problem: Problem) -> PlanResult:
 
 
 def _run(problem: Problem, name: str, *, spread: bool) -> PlanResult:
-    from scheduler.evaluate import result_for  # evaluate imports the validator; keep greedy light
+    from scheduler.evaluate import InvalidPlan, result_for
+    from scheduler.explain import prechecks
 
     start = time.perf_counter()
     index = build_index(problem)
+    conflicts = prechecks(index)
+    if conflicts:
+        return PlanResult(status="infeasible", solver=name, conflicts=conflicts)
     placement, unplaced = place(index, spread=spread)
-    return result_for(index, placement, solver=name, start=start, unplaced=unplaced)
+    try:
+        return result_for(index, placement, solver=name, start=start, unplaced=unplaced)
+    except InvalidPlan as exc:
+        # The greedy never migrates more than needed; over a small budget it has no plan.
+        return PlanResult(status="infeasible", solver=name, conflicts=[str(exc)])
 
 
 def _sizer(index: Index) -> Callable[[ServiceView], float]:
@@ -55,17 +63,26 @@ def place(index: Index, *, spread: bool) -> tuple[Placement, list[str]]:
     placement: Placement = {}
     # Existing replicas stay where they are, in a rebalance too: the greedy never migrates
     # (CP-SAT does, within the budget), so its plan is valid for any budget.
+    rebalance = index.problem.mode == "rebalance"
+    kept: dict[int, list[int]] = {}
     for view in index.services:
+        eligible = set(view.eligible)
+        kept[view.index] = []
         for h in view.pinned:
+            # In a rebalance a replica on a host it may no longer use, or that it overfills,
+            # has to move; in place mode it stays whatever (prechecks refuse an overfull host).
+            if rebalance and (h not in eligible or not index.fits(view.index, h, free)):
+                continue
+            kept[view.index].append(h)
             _take(free, h, view.demand)
             opened.add(h)
-        placement[view.index] = list(view.pinned)
+        placement[view.index] = list(kept[view.index])
     size = _sizer(index)
     # Affinity followers after their partners; otherwise the largest replicas first.
     order = sorted(index.services, key=lambda v: (v.affinity is not None, -size(v)))
     unplaced: list[str] = []
     for view in order:
-        fixed = list(view.pinned)
+        fixed = kept[view.index]
         chosen = _place_service(index, view, free, opened, fixed, placement, spread=spread)
         if chosen is None:
             unplaced.append(view.spec.id)
@@ -148,36 +165,52 @@ def _choose_zones(
     def room(z: int) -> int:
         return min(len(by_zone.get(z, [])), view.zone_cap - counts.get(z, 0))
 
+    def open_room(z: int) -> int:
+        return sum(1 for h in by_zone[z] if h in opened)
+
     candidates = [z for z in by_zone if room(z) > 0]
+    reliable = sorted(candidates, key=lambda z: (-index.zone_weight[z], z))
     if spread:
         # Topology spread: as many zones as replicas, the most reliable first.
-        chosen = sorted(candidates, key=lambda z: -index.zone_weight[z])[:to_place]
+        orders = [reliable[:to_place]]
     else:
         # Few zones, preferring ones the service already uses, then ones with hosts in use
-        # that have room (packing), then the most reliable.
-        def open_room(z: int) -> int:
-            return sum(1 for h in by_zone[z] if h in opened)
-
-        candidates.sort(
-            key=lambda z: (counts.get(z, 0) == 0, -open_room(z), -index.zone_weight[z], z)
+        # that have room (packing), then the most reliable; if that order cannot reach the
+        # SLA with the replicas there are, the most reliable zones first.
+        packing = sorted(
+            candidates,
+            key=lambda z: (counts.get(z, 0) == 0, -open_room(z), -index.zone_weight[z], z),
         )
-        chosen = []
-        weight = sum(index.zone_weight[z] for z in counts)
-        for z in candidates:
-            enough_weight = weight >= view.required
-            if enough_weight and sum(room(c) for c in chosen) >= to_place:
-                break
-            chosen.append(z)
-            if z not in counts:
-                weight += index.zone_weight[z]
-    weight = sum(index.zone_weight[z] for z in set(chosen) | set(counts))
-    fits_all = sum(room(z) for z in chosen) >= to_place
-    new_zones = [z for z in chosen if z not in counts]
-    if weight < view.required or not fits_all or len(new_zones) > to_place:
-        return None
-    # Zones new to the service must each get a replica for their SLA weight to count:
-    # put them first in the round-robin.
-    return new_zones + [z for z in chosen if z in counts]
+        orders = [_prefix(index, view, packing, counts, room, to_place), reliable]
+    for chosen in orders:
+        weight = sum(index.zone_weight[z] for z in set(chosen) | set(counts))
+        fits_all = sum(room(z) for z in chosen) >= to_place
+        new_zones = [z for z in chosen if z not in counts]
+        if meets(weight, view.required) and fits_all and len(new_zones) <= to_place:
+            # New zones must each get a replica for their SLA weight to count: put them
+            # first in the round-robin.
+            return new_zones + [z for z in chosen if z in counts]
+    return None
+
+
+def _prefix(
+    index: Index,
+    view: ServiceView,
+    order: list[int],
+    counts: dict[int, int],
+    room: Callable[[int], int],
+    to_place: int,
+) -> list[int]:
+    """The shortest prefix of `order` with enough SLA weight and room for every replica."""
+    chosen: list[int] = []
+    weight = sum(index.zone_weight[z] for z in counts)
+    for z in order:
+        if meets(weight, view.required) and sum(room(c) for c in chosen) >= to_place:
+            break
+        chosen.append(z)
+        if z not in counts:
+            weight += index.zone_weight[z]
+    return chosen
 
 
 def _pick_host(

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 from scheduler.problem import Problem, Service, Vector
 
-SLA_SCALE = 1_000_000  # zone weights -log(1 - a) as integers for CP-SAT
+# Zone weights -log(1 - a) as integers for CP-SAT. Weights and the requirement are both
+# floored, so a zone exactly at the target meets it; the validator has the final word.
+SLA_SCALE = 1_000_000_000
 
 
 def zone_weight(availability: float) -> float:
@@ -21,6 +23,11 @@ def zone_weight(availability: float) -> float:
 
 def required_weight(target: float) -> float:
     return -math.log1p(-target)
+
+
+def meets(weight: float, required: float) -> bool:
+    """SLA reached, with the validator's relative tolerance for floating-point sums."""
+    return weight >= required * (1 - 1e-12)
 
 
 @dataclass

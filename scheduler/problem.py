@@ -30,6 +30,18 @@ class Resources(_Strict):
         return (self.vcpus, self.memory_mb, self.disk_gb, self.gpus)
 
 
+class Limits(_Strict):
+    """Quota limits; a resource left out is unlimited (not zero)."""
+
+    vcpus: int | None = Field(default=None, ge=0)
+    memory_mb: int | None = Field(default=None, ge=0)
+    disk_gb: int | None = Field(default=None, ge=0)
+    gpus: int | None = Field(default=None, ge=0)
+
+    def vector(self) -> tuple[int | None, int | None, int | None, int | None]:
+        return (self.vcpus, self.memory_mb, self.disk_gb, self.gpus)
+
+
 class Prices(_Strict):
     """Price per unit per hour (e.g. yuan per vCPU-hour); the cost term of the objective."""
 
@@ -69,10 +81,26 @@ class Host(_Strict):
     arch: str = "x86_64"
     traits: frozenset[str] = frozenset()
 
+    @model_validator(mode="after")
+    def _sane(self) -> Host:
+        if any(r <= 0 for r in self.allocation_ratio):
+            raise ValueError("allocation_ratio values must be above 0")
+        over = [
+            name
+            for name, c, r in zip(
+                RESOURCES, self.capacity.vector(), self.reserved.vector(), strict=True
+            )
+            if r > c
+        ]
+        if over:
+            raise ValueError(f"reserved exceeds capacity for {', '.join(over)}")
+        return self
+
     def schedulable(self) -> Vector:
         cap, res = self.capacity.vector(), self.reserved.vector()
+        # The epsilon keeps 100 x 0.29 (28.999999999999996 in floating point) at 29.
         return tuple(  # type: ignore[return-value]
-            math.floor((c - r) * ratio)
+            math.floor((c - r) * ratio + 1e-9)
             for c, r, ratio in zip(cap, res, self.allocation_ratio, strict=True)
         )
 
@@ -109,7 +137,7 @@ class Service(_Strict):
 
 class Department(_Strict):
     id: str = Field(min_length=1)
-    quota: Resources | None = None  # None: unlimited
+    quota: Limits | None = None  # None, or a resource left out: unlimited
     instances_quota: int | None = Field(default=None, ge=0)
     # What the department already uses outside this problem.
     used: Resources = Field(default_factory=Resources)
@@ -144,6 +172,7 @@ class Problem(_Strict):
         services = {s.id for s in self.services}
         departments = {d.id for d in self.departments}
         for kind, ids in (
+            ("department", self.departments),
             ("cloud", self.clouds),
             ("zone", self.zones),
             ("host", self.hosts),

@@ -42,8 +42,10 @@ def solve(
     if not unplaced:
         try:
             baseline = result_for(index, placement, solver="greedy-ffd", start=start, bound=bound)
-        except InvalidPlan as exc:  # a greedy bug: CP-SAT may still find a valid plan
-            log.error("%s", exc)
+        except InvalidPlan as exc:
+            # E.g. a rebalance whose ineligible replicas must move past the budget: the
+            # greedy has no valid plan, but CP-SAT may still find one (or prove none).
+            log.info("%s", exc)
     hint = placement if not unplaced else {s: h for s, h in placement.items() if h}
 
     options = cpsat.Options(
