@@ -248,31 +248,37 @@ def _with_usage(host: HostInfo, used: list[int]) -> HostInfo:
 
 
 def _with_provisioned(snapshot: Snapshot, made: list[ProvisionRequest]) -> Snapshot:
-    """Add what provision() made: each request becomes a one-replica workload."""
-    hosts = {h.external_id for h in snapshot.hosts}
-    workloads = list(snapshot.workloads)
+    """Add what provision() made, as replicas of no discovered workload (Yunheng owns them),
+    and count their demand in their hosts' usage, as a real cloud would report it."""
+    extra_use: dict[str, list[int]] = {}
     replicas = list(snapshot.replicas)
+    known = {h.external_id for h in snapshot.hosts}
     for req in made:
         ext = f"sim-made-{req.idempotency_key}"
-        workloads.append(
-            WorkloadInfo(
-                external_id=ext,
-                name=req.name,
-                department=req.department,
-                vcpus=req.vcpus,
-                memory_mb=req.memory_mb,
-                disk_gb=req.disk_gb,
-                gpus=req.gpus,
-                extra={"simulated": True, "idempotency_key": req.idempotency_key},
-            )
-        )
+        host = req.host if req.host in known else None
+        if host is not None:
+            use = extra_use.setdefault(host, [0, 0, 0, 0])
+            for i, amount in enumerate((req.vcpus, req.memory_mb, req.disk_gb, req.gpus)):
+                use[i] += amount
         replicas.append(
             ReplicaInfo(
                 external_id=ext,
                 name=req.name,
-                workload=ext,
-                host=req.host if req.host in hosts else None,
-                extra={"simulated": True},
+                workload=None,
+                host=host,
+                extra={"simulated": True, "idempotency_key": req.idempotency_key},
             )
         )
-    return Snapshot(snapshot.zones, snapshot.hosts, workloads, replicas, extra=snapshot.extra)
+    hosts = [
+        replace(
+            h,
+            vcpus_used=h.vcpus_used + extra_use[h.external_id][0],
+            memory_mb_used=h.memory_mb_used + extra_use[h.external_id][1],
+            disk_gb_used=h.disk_gb_used + extra_use[h.external_id][2],
+            gpus_used=h.gpus_used + extra_use[h.external_id][3],
+        )
+        if h.external_id in extra_use
+        else h
+        for h in snapshot.hosts
+    ]
+    return Snapshot(snapshot.zones, hosts, snapshot.workloads, replicas, extra=snapshot.extra)

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         le=1,
         description="A sync that would mark more of a cloud's hosts or replicas gone is refused.",
     )
+    placement_time_limit_seconds: float = Field(
+        default=5.0, gt=0, le=600, description="CP-SAT time limit for a request's plan"
+    )
     log_level: str = "INFO"
 
     @property

@@ -67,7 +67,9 @@ class WorkloadInfo:
 class ReplicaInfo:
     external_id: str
     name: str
-    workload: str  # WorkloadInfo.external_id
+    # WorkloadInfo.external_id; None for a replica Yunheng provisioned itself, which stays
+    # attached to the Yunheng service it was made for (see inventory.sync).
+    workload: str | None
     host: str | None  # HostInfo.external_id; None while unscheduled
     state: ItemState = ItemState.active
     extra: dict[str, Any] = field(default_factory=dict)
@@ -105,7 +107,7 @@ class Snapshot:
             if h.zone is not None and h.zone not in zones
         ]
         for r in self.replicas:
-            if r.workload not in workloads:
+            if r.workload is not None and r.workload not in workloads:
                 found.append(f"replica {r.external_id!r} names unknown workload {r.workload!r}")
             if r.host is not None and r.host not in hosts:
                 found.append(f"replica {r.external_id!r} names unknown host {r.host!r}")

@@ -161,6 +161,7 @@ def reconcile(
             ItemState.gone,
             now,
         )
+        managed = _managed_owners(session, cloud.id, snapshot)
         kinds["replicas"], _ = _apply(
             session,
             Replica,
@@ -168,12 +169,17 @@ def reconcile(
             {
                 r.external_id: {
                     "name": r.name,
-                    "workload_id": workload_ids[r.workload],
+                    "workload_id": (
+                        workload_ids[r.workload]
+                        if r.workload is not None
+                        else managed[r.external_id]
+                    ),
                     "host_id": None if r.host is None else host_ids[r.host],
                     "state": r.state,
                     "extra": r.extra,
                 }
                 for r in snapshot.replicas
+                if r.workload is not None or r.external_id in managed
             },
             ItemState.gone,
             now,
@@ -189,6 +195,24 @@ def reconcile(
             after=report.summary(),
         )
     return report
+
+
+def _managed_owners(session: Session, cloud_id: int, snapshot: Snapshot) -> dict[str, int]:
+    """external_id -> workload_id of the replicas Yunheng provisioned on this cloud.
+
+    Such replicas belong to the Yunheng service they were made for, which spans clouds; the
+    cloud reports them without a workload, and they keep their owner. One the inventory does
+    not know yet (its provisioning is still being recorded) waits for the next sync.
+    """
+    ids = [r.external_id for r in snapshot.replicas if r.workload is None]
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(col(Replica.external_id), col(Replica.workload_id)).where(
+            col(Replica.cloud_id) == cloud_id, col(Replica.external_id).in_(ids)
+        )
+    ).all()
+    return {ext: workload for ext, workload in rows}
 
 
 def _refuse_mass_vanish(

@@ -121,3 +121,13 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     app = create_app(settings, engine)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_simulator() -> Iterator[None]:
+    """What the simulator 'provisioned' lives in the process; no test inherits another's."""
+    from adapters.simulator import SimulatorAdapter
+
+    SimulatorAdapter._made.clear()
+    yield
+    SimulatorAdapter._made.clear()

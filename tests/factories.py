@@ -7,7 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +33,7 @@ from inventory.models import (
     CloudStatus,
     Department,
     Host,
+    Plan,
     Quota,
     Resource,
     Role,
@@ -195,6 +196,9 @@ class World:
     target: Actor  # an on-call user that cases may change
     disabled_cloud: Cloud  # status disabled, never synced
     broken_cloud: Cloud  # its last sync failed: status degraded with a last_error
+    # Department A's requests, each with a proposed plan, one per kind of case.
+    requests: dict[str, int] = field(default_factory=dict)
+    plans: dict[str, int] = field(default_factory=dict)
 
     def headers(self, actor: Actor) -> dict[str, str]:
         """A fresh login token: a case may log out or be revoked without touching others."""
@@ -266,6 +270,7 @@ def world(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterato
                     )
                 ).scalar_one()
                 target = user(session, "target1", Role.oncall)
+                requests, plans = open_requests(session, built)
             app = create_app(settings, engine)
             with TestClient(app, raise_server_exceptions=False) as client:
                 yield World(
@@ -279,6 +284,39 @@ def world(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterato
                     target=target,
                     disabled_cloud=disabled,
                     broken_cloud=broken,
+                    requests=requests,
+                    plans=plans,
                 )
         finally:
             engine.dispose()
+
+
+SMALL_REQUEST = {"service_name": "matrix-svc", "replicas": 1, "vcpus": 1, "memory_mb": 512}
+
+
+def open_requests(session: Session, built: Estate) -> tuple[dict[str, int], dict[str, int]]:
+    """Department A gets room in its quota and three requests with proposed plans."""
+    from inventory import departments as dept_service
+    from inventory.accounts import viewer_of
+    from inventory.models import RequestCreate, Resource
+    from scheduler import workflow
+
+    dept_service.set_quotas(
+        session,
+        SYSTEM,
+        built.department_a.id or 0,
+        {Resource.vcpus: 10_000, Resource.instances: 1_000},
+    )
+    viewer = viewer_of(built.dept_a.user)
+    requests: dict[str, int] = {}
+    plans: dict[str, int] = {}
+    for case in ("approve", "reject", "replan"):
+        data = RequestCreate.model_validate({**SMALL_REQUEST, "service_name": f"matrix-{case}"})
+        request = workflow.submit(session, viewer, data, time_limit=2)
+        session.flush()
+        plan = session.execute(
+            sa.select(sa.func.max(col(Plan.id))).where(col(Plan.request_id) == request.id)
+        ).scalar_one()
+        requests[case], plans[case] = request.id or 0, int(plan)
+    session.commit()
+    return requests, plans

@@ -105,6 +105,21 @@ MATRIX = [
     ),
     Rule("PATCH", "/users/{user_id}", only(200, "admin"), {"display_name": "Matrix"}),
     Rule("GET", "/audit", only(200, "admin", "manager")),
+    # Admins pass the role gate and are asked whose department (422); department users submit.
+    Rule(
+        "POST",
+        "/requests",
+        {"admin": 422, "department": 201, "oncall": 403, "manager": 403},
+        factories.SMALL_REQUEST,
+    ),
+    Rule("GET", "/requests", everyone(200)),
+    Rule("GET", "/requests/{request_id}", everyone(200)),  # A's, asked by A
+    Rule("POST", "/requests/{request_id}/replan", only(200, "admin", "department")),
+    Rule("GET", "/plans/{plan_id}", everyone(200)),
+    Rule("POST", "/plans/{plan_id}/approve", only(200, "admin"), {}),
+    Rule("POST", "/plans/{plan_id}/reject", only(200, "admin"), {"comment": "matrix"}),
+    # Retrying a plan that is not partial passes the gate and conflicts.
+    Rule("POST", "/plans/{plan_id}/retry", only(409, "admin")),
 ]
 
 CASES = [
@@ -133,6 +148,8 @@ def concrete(world: World, path: str, role: str) -> str:
         "workload_id": world.workload_a,
         "department_id": e.department_a.id,
         "user_id": world.target.user.id,
+        "request_id": world.requests["replan" if "replan" in path else "approve"],
+        "plan_id": world.plans["reject" if path.endswith("/reject") else "approve"],
     }
     if "{token_id}" in path:  # the caller's own API token
         values["token_id"] = world.api_token(actor_for(world, role))

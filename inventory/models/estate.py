@@ -13,7 +13,19 @@ from inventory.models.enums import CloudStatus, HostState, ItemState
 from inventory.models.inputs import STRICT_INPUT, not_null
 from inventory.types import JSONType, UTCDateTime, str_enum, utcnow
 
+PRICED = frozenset({"vcpus", "memory_mb", "disk_gb", "gpus"})
 NAME_PATTERN = r"^[\w\u4e00-\u9fff][\w\u4e00-\u9fff .()（）·-]{0,62}$"
+
+
+def _check_prices(value: dict[str, float] | None) -> dict[str, float] | None:
+    if value is None:
+        return None
+    unknown = sorted(set(value) - PRICED)
+    if unknown:
+        raise ValueError(f"unknown resource {', '.join(unknown)}; use {', '.join(sorted(PRICED))}")
+    if any(v < 0 for v in value.values()):
+        raise ValueError("prices must be 0 or more")
+    return value
 
 
 class CloudBase(SQLModel):
@@ -26,6 +38,13 @@ class CloudBase(SQLModel):
     security_level: int = Field(
         ge=1, le=5, description="MLPS (等保) level the cloud is certified for"
     )
+    prices: dict[str, float] = Field(
+        default_factory=dict,
+        sa_type=JSONType,
+        description="Price per unit per hour of vcpus, memory_mb, disk_gb, gpus (placement cost)",
+    )
+
+    _prices = field_validator("prices")(_check_prices)
 
 
 class Cloud(CloudBase, table=True):
@@ -64,6 +83,7 @@ class CloudUpdate(SQLModel):
     vendor: str | None = Field(default=None, max_length=64, min_length=1)
     region: str | None = Field(default=None, max_length=64, min_length=1)
     security_level: int | None = Field(default=None, ge=1, le=5)
+    prices: dict[str, float] | None = Field(default=None, description="Replaces all prices")
     settings: dict[str, Any] | None = Field(
         default=None, description="A JSON merge patch (RFC 7396): only the keys given change"
     )
@@ -72,7 +92,8 @@ class CloudUpdate(SQLModel):
     )
     enabled: bool | None = Field(default=None, description="false stops syncing (status disabled)")
 
-    _not_null = not_null("vendor", "region", "security_level", "settings")
+    _not_null = not_null("vendor", "region", "security_level", "settings", "prices")
+    _prices = field_validator("prices")(_check_prices)
 
 
 class CloudPublic(CloudBase):
