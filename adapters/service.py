@@ -49,6 +49,7 @@ def register_cloud(session: Session, viewer: Viewer, data: CloudCreate, box: Sec
         vendor=data.vendor,
         region=data.region,
         security_level=data.security_level,
+        prices=data.prices,
         settings=data.settings,
         credentials_encrypted=box.encrypt_json(data.credentials) if data.credentials else None,
     )

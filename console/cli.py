@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from adapters import service as clouds
 from adapters.registry import REGISTRY
-from console.cli_plan import plan_app
+from console.cli_common import actor as _actor
+from console.cli_common import box as _box
+from console.cli_common import fail as _fail
+from console.cli_common import out
+from console.cli_common import progress as _progress
+from console.cli_common import session as _session
+from console.cli_plan import plan_app, request_app
 from inventory import accounts, migrate
-from inventory.access import Viewer
-from inventory.crypto import SecretBox, SecretBoxError
 from inventory.db import engine_from_settings, session_scope
-from inventory.errors import DomainError
 from inventory.models import Cloud, CloudCreate, Department, Role, User, UserCreate
 from inventory.settings import get_settings
 
@@ -41,51 +39,7 @@ app.add_typer(cloud_app, name="cloud")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(plan_app, name="plan")
-
-out = Console()
-err = Console(stderr=True)
-
-
-def _actor() -> Viewer:
-    return Viewer.system(f"cli:{getpass.getuser()}")
-
-
-def _fail(message: str, field: str | None = None) -> NoReturn:
-    err.print(f"[red]error:[/red] {field + ': ' if field else ''}{message}")
-    raise typer.Exit(2)
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    engine = engine_from_settings(get_settings())
-    if not migrate.is_current(engine):
-        _fail("the database is not migrated to the current schema; run `yunheng db upgrade`")
-    try:
-        with session_scope(engine) as session:
-            yield session
-    except DomainError as exc:
-        _fail(exc.message, exc.field)
-    except SecretBoxError as exc:
-        _fail(str(exc), "YUNHENG_SECRET_KEY")
-    finally:
-        engine.dispose()
-
-
-def _box() -> SecretBox:
-    try:
-        return SecretBox.from_settings(get_settings())
-    except SecretBoxError as exc:
-        _fail(str(exc), "YUNHENG_SECRET_KEY")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    )
+app.add_typer(request_app, name="request")
 
 
 @db_app.command("upgrade")

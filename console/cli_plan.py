@@ -7,18 +7,24 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
+from console import cli_common as common
+from console.cli_common import err, out
+from inventory.db import engine_from_settings
+from inventory.models import PlanStatus, RequestStatus, ResourceRequest
+from inventory.paging import PageParams
+from inventory.settings import get_settings
+from scheduler import apply, views, workflow
+from scheduler.from_inventory import problem_for
 from scheduler.plan import PlanResult
 from scheduler.problem import Problem
 from scheduler.solver import solve
 
 plan_app = typer.Typer(
-    help="Placement problems: solve a file, export the inventory.", no_args_is_help=True
+    help="Placement: solve or export problem files; approve, reject, retry plans.",
+    no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
 
 
 def load_problem(path: Path) -> Problem:
@@ -89,3 +95,94 @@ def summarise(result: PlanResult) -> None:
             out.print(f"[bold]{title}:[/bold]")
             for line in lines:
                 out.print(f"  - {line}")
+
+
+request_app = typer.Typer(help="Departments' resource requests.", no_args_is_help=True)
+
+
+@request_app.command("list")
+def request_list(
+    status: Annotated[RequestStatus | None, typer.Option(help="Only this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+) -> None:
+    """Requests, newest first, with their latest plan."""
+    with common.session() as session:
+        page = views.list_requests(session, common.actor(), PageParams(limit=limit), status)
+        table = Table("id", "department", "service", "replicas", "status", "plan", "reason")
+        for r in page.items:
+            latest = r.plans[0] if r.plans else None
+            plan = f"{latest.id} {latest.status.value}" if latest else "-"
+            table.add_row(
+                str(r.id), r.department, r.service_name, str(r.replicas), r.status.value, plan,
+                (r.reason or "")[:60],
+            )  # fmt: skip
+        out.print(table)
+
+
+@plan_app.command("export")
+def plan_export(
+    request_id: Annotated[int, typer.Option("--request", min=1, help="Request to place")],
+    output: Annotated[Path | None, typer.Option("-o", help="File to write; default stdout")] = None,
+) -> None:
+    """Write the live inventory plus one request as a problem file for `plan solve`."""
+    with common.session() as session:
+        request = session.get(ResourceRequest, request_id)
+        if request is None:
+            common.fail(f"no request {request_id}", "--request")
+        problem, _ = problem_for(session, request)
+    text = problem.model_dump_json(indent=1, exclude_defaults=True)
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text + "\n")
+        err.print(f"wrote {output}")
+
+
+def _decide(plan_id: int, approve: bool, comment: str | None) -> None:
+    settings = get_settings()
+    with common.session() as session:
+        workflow.decide(session, common.actor(), plan_id, approve=approve, comment=comment)
+    if approve:
+        _apply(plan_id, settings.adapter_timeout_seconds)
+    else:
+        out.print(f"plan {plan_id} rejected")
+
+
+def _apply(plan_id: int, timeout: float) -> None:
+    settings = get_settings()
+    engine = engine_from_settings(settings)
+    try:
+        status = apply.apply_plan(
+            engine, common.box(), plan_id, actor=common.actor().username, timeout=timeout
+        )
+    finally:
+        engine.dispose()
+    out.print(f"plan {plan_id}: {status.value}")
+    if status != PlanStatus.applied:
+        raise typer.Exit(1)
+
+
+@plan_app.command("approve")
+def plan_approve(
+    plan_id: Annotated[int, typer.Argument(min=1)],
+    comment: Annotated[str | None, typer.Option(help="Recorded in the audit log")] = None,
+) -> None:
+    """Approve a proposed plan and provision it now (exit 1 if anything failed)."""
+    _decide(plan_id, True, comment)
+
+
+@plan_app.command("reject")
+def plan_reject(
+    plan_id: Annotated[int, typer.Argument(min=1)],
+    comment: Annotated[str, typer.Option(help="Why: the department reads it")],
+) -> None:
+    """Reject a proposed plan, saying why."""
+    _decide(plan_id, False, comment)
+
+
+@plan_app.command("retry")
+def plan_retry(plan_id: Annotated[int, typer.Argument(min=1)]) -> None:
+    """Provision again what failed in a partially applied plan."""
+    with common.session() as session:
+        apply.retry(session, common.actor(), plan_id)
+    _apply(plan_id, get_settings().adapter_timeout_seconds)

@@ -80,6 +80,8 @@ CLOUDS: list[dict[str, Any]] = [
         "vendor": "模拟·浪潮云 Inspur (simulated)",
         "region": "prov-dc1",
         "security_level": 3,
+        # Yuan per unit-hour, illustrative: private clouds dearer than the public zone.
+        "prices": {"vcpus": 0.12, "memory_mb": 0.00002, "disk_gb": 0.0004, "gpus": 6.0},
         "settings": {
             "profile": "openstack",
             "seed": 11,
@@ -94,6 +96,7 @@ CLOUDS: list[dict[str, Any]] = [
         "vendor": "模拟·华为云 Huawei (simulated)",
         "region": "prov-dc2",
         "security_level": 3,
+        "prices": {"vcpus": 0.10, "memory_mb": 0.00002, "disk_gb": 0.0004},
         "settings": {
             "profile": "kubernetes",
             "seed": 22,
@@ -108,6 +111,7 @@ CLOUDS: list[dict[str, Any]] = [
         "vendor": "模拟·阿里云 Alibaba Cloud (simulated)",
         "region": "prov-dc2",
         "security_level": 2,
+        "prices": {"vcpus": 0.08, "memory_mb": 0.000015, "disk_gb": 0.0003},
         "settings": {
             "profile": "public",
             "seed": 33,

@@ -53,6 +53,7 @@ def cloud_public(cloud: Cloud, viewer: Viewer) -> CloudPublic:
         vendor=cloud.vendor,
         region=cloud.region,
         security_level=cloud.security_level,
+        prices=cloud.prices,
         settings=cloud.settings if staff else {},
         has_credentials=cloud.credentials_encrypted is not None,
         status=cloud.status,

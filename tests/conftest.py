@@ -19,7 +19,7 @@ from console.app import create_app
 from inventory.crypto import SecretBox
 from inventory.db import make_engine
 from inventory.migrate import upgrade
-from inventory.settings import Settings
+from inventory.settings import Settings, get_settings
 from tests.pg import PostgresUnavailable, throwaway_postgres
 
 
@@ -131,3 +131,16 @@ def _fresh_simulator() -> Iterator[None]:
     SimulatorAdapter._made.clear()
     yield
     SimulatorAdapter._made.clear()
+
+
+@pytest.fixture
+def cli_env(
+    database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The CLI pointed at the test database, with the same key as the `box` fixture."""
+    monkeypatch.setenv("YUNHENG_DATABASE_URL", database_url)
+    monkeypatch.setenv("YUNHENG_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("YUNHENG_SECRET_KEY", settings.secret_key)
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()

@@ -78,3 +78,41 @@ def test_department_users_cannot_probe_other_departments(
     assert own.status_code == 200 and own.json()["total"] >= 1
     staff = client.get(f"{API}/workloads?department=no-such-dept", headers=estate.admin.headers)
     assert staff.status_code == 404
+
+
+def test_cloud_prices_are_stored_validated_and_priced_into_plans(
+    client: TestClient, session: Session, box: SecretBox
+) -> None:
+    estate = factories.estate(session, box)
+    body = {
+        "name": "priced",
+        "kind": "simulator",
+        "vendor": "V",
+        "region": "rp",
+        "security_level": 3,
+        "prices": {"vcpus": 0.5},
+        "settings": {"region": "rp", "hosts_per_zone": 2, "workloads": 0},
+    }
+    created = client.post(f"{API}/clouds", json=body, headers=estate.admin.headers)
+    assert created.status_code == 201 and created.json()["prices"] == {"vcpus": 0.5}
+    bad = client.post(
+        f"{API}/clouds",
+        json={**body, "name": "bad", "prices": {"cpu": 1}},
+        headers=estate.admin.headers,
+    )
+    assert bad.status_code == 422 and "cpu" in bad.json()["error"]
+    client.post(f"{API}/clouds/{created.json()['id']}/sync", headers=estate.admin.headers)
+    client.put(
+        f"{API}/departments/{estate.department_a.id}/quotas",
+        json={"vcpus": 10_000, "instances": 1_000},
+        headers=estate.admin.headers,
+    )
+    ask = {
+        "service_name": "priced-svc",
+        "replicas": 1,
+        "vcpus": 2,
+        "memory_mb": 1024,
+        "region": "rp",
+    }
+    request = client.post(f"{API}/requests", json=ask, headers=estate.dept_a.headers).json()
+    assert request["plans"][0]["cost_per_hour"] == 1.0  # 2 vCPU x 0.5 on the only cloud in rp

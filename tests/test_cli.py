@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 from sqlmodel import Session
 from typer.testing import CliRunner
 
@@ -20,16 +18,6 @@ from inventory.models import Cloud, CloudStatus, Host, User
 from inventory.settings import get_settings
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("YUNHENG_DATABASE_URL", database_url)
-    monkeypatch.setenv("YUNHENG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("YUNHENG_SECRET_KEY", Fernet.generate_key().decode())
-    get_settings.cache_clear()
-    yield database_url
-    get_settings.cache_clear()
 
 
 def _run(*args: str) -> tuple[int, str]:
