@@ -70,9 +70,7 @@ def candidates(
     full: dict[int, list[int]] = {}
     for view in index.services:
         fixed = set(view.pinned)
-        roomy = [
-            h for h in view.eligible if h not in fixed and index.fits(view.index, h, index.free)
-        ]
+        roomy = [h for h in index.roomy(view.index) if h not in fixed]
         # Current hosts are always variables: pinned in place mode, free to leave in rebalance.
         full[view.index] = sorted(fixed | set(roomy))
     total = sum(len(c) for c in full.values())
@@ -106,9 +104,14 @@ def _slack(index: Index, view: ServiceView, host: int) -> float:
     return sum((f - d) / s for f, d, s in zip(free, view.demand, sched, strict=True) if s > 0)
 
 
-def solve(index: Index, hint: Placement | None, options: Options) -> Outcome:
+def solve(
+    index: Index,
+    hint: Placement | None,
+    options: Options,
+    chosen: tuple[dict[int, list[int]], bool] | None = None,
+) -> Outcome:
     start = time.perf_counter()
-    cands, filtered = candidates(index, hint, options.max_vars)
+    cands, filtered = chosen or candidates(index, hint, options.max_vars)
     model = cp_model.CpModel()
     rebalance = index.problem.mode == "rebalance"
     x: dict[tuple[int, int], cp_model.IntVar] = {}
@@ -203,11 +206,11 @@ def solve(index: Index, hint: Placement | None, options: Options) -> Outcome:
     model.minimize(sum(objective))
 
     if hint:
-        chosen = {(s, h) for s, hosts in hint.items() for h in hosts}
+        hinted = {(s, h) for s, hosts in hint.items() for h in hosts}
         for key, var in x.items():
-            model.add_hint(var, key in chosen)
+            model.add_hint(var, key in hinted)
         for h, o in opened.items():
-            model.add_hint(o, any((s, h) in chosen for s, _ in on_host[h]))
+            model.add_hint(o, any((s, h) in hinted for s, _ in on_host[h]))
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(

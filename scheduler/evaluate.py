@@ -126,10 +126,7 @@ def lower_bound(index: Index) -> Bound:
             extra = max(extra, len(empty))
     widest = max((v.spec.replicas for v in index.services), default=0)
     hosts = max(len(busy) + extra, widest)
-    cost = sum(
-        v.spec.replicas * min((index.cost(v.index, h) for h in v.eligible), default=0.0)
-        for v in index.services
-    )
+    cost = sum(v.spec.replicas * index.cheapest(v.index) for v in index.services)
     return Bound(hosts_used=hosts, cost_per_hour=round(cost, 6), method="volume")
 
 

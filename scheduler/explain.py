@@ -92,8 +92,7 @@ def _service_conflicts(index: Index, view: ServiceView) -> list[str]:
     sid, spec = view.spec.id, view.spec
     if not view.eligible:
         return [f"service {sid}: no host matches {_filters(view)}"]
-    pinned = set(view.pinned)
-    roomy = [h for h in view.eligible if h in pinned or index.fits(view.index, h, index.free)]
+    roomy = sorted(set(view.pinned) | set(index.roomy(view.index)))
     rooms: dict[int, int] = {}
     for h in roomy:
         rooms[index.host_zone[h]] = rooms.get(index.host_zone[h], 0) + 1

@@ -1,11 +1,15 @@
 """Greedy placements: the baseline, the fallback and the CP-SAT hint.
 
 Both honour every hard constraint the same way; they differ where a real scheduler does:
-- first_fit_decreasing: biggest services first, each replica on the first host (in a fixed
-  order, hosts already in use first) that fits: packs tightly, like bin-packing FFD;
+- first_fit_decreasing: the most constrained and then the biggest services first, each
+  replica on the first host that fits, hosts already in use first and plain hosts before
+  special ones (aarch64, GPU, traits) the service does not need: packs tightly, like FFD;
 - least_allocated: kube-scheduler's default scoring: each replica on the emptiest host,
-  spread evenly across every eligible zone (topology spread): balanced, but opens hosts.
+  spread over as many zones as it has replicas (topology spread): balanced, opens hosts.
 A service the greedy cannot place is left out and reported, not half-placed.
+
+Host filtering and ranking are numpy operations over a service's eligible hosts, so one
+pass over 20,000 replicas on 3,000 hosts takes about a second.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
+import numpy.typing as npt
+
 from scheduler.index import Index, ServiceView, build_index, meets
 from scheduler.plan import PlanResult
 from scheduler.problem import Problem
 
 Placement = dict[int, list[int]]  # service index -> host indices of all its replicas
+IntArray = npt.NDArray[np.int64]
 
 
 def first_fit_decreasing(problem: Problem) -> PlanResult:
@@ -45,6 +53,82 @@ def _run(problem: Problem, name: str, *, spread: bool) -> PlanResult:
         return PlanResult(status="infeasible", solver=name, conflicts=[str(exc)])
 
 
+class _State:
+    """Free capacity and hosts in use, as arrays the ranking can work on."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.free: IntArray = np.array(index.free, dtype=np.int64).reshape(-1, 4)
+        self.sched: IntArray = np.array(index.schedulable, dtype=np.int64).reshape(-1, 4)
+        self.opened = np.array(index.busy, dtype=bool)
+        self.zone: IntArray = np.array(index.host_zone, dtype=np.int64)
+        self.special: IntArray = np.array(index.specialness, dtype=np.int64)
+        self.eligible = [np.array(v.eligible, dtype=np.int64) for v in index.services]
+        self.pressure = self._pressure()
+
+    def _pressure(self) -> npt.NDArray[np.float64]:
+        """How much of each host restricted services will need: for every service that may
+        use only part of the estate (security level, residency, arch, traits), the share
+        of its pool's vCPUs it asks for, summed over the hosts of that pool. Services with
+        a choice avoid contested hosts, so the restricted ones still find room."""
+        pressure = np.zeros(len(self.index.host_ids))
+        everyone = len(self.index.host_ids)
+        for view, pool in zip(self.index.services, self.eligible, strict=True):
+            if 0 < len(pool) < everyone:
+                supply = float(self.sched[pool, 0].sum()) or 1.0
+                pressure[pool] += view.demand[0] * view.spec.replicas / supply
+        return pressure
+
+    def take(self, host: int, demand: tuple[int, ...]) -> None:
+        self.free[host] -= np.array(demand, dtype=np.int64)
+        self.opened[host] = True
+
+
+def place(index: Index, *, spread: bool) -> tuple[Placement, list[str]]:
+    """Place every service; returns the placement and the ids of services left out."""
+    state = _State(index)
+    placement: Placement = {}
+    # Existing replicas stay where they are, in a rebalance too, unless they may no longer
+    # run there or overfill the host: the greedy never migrates otherwise (CP-SAT does,
+    # within the budget), so its plan is valid for any budget.
+    rebalance = index.problem.mode == "rebalance"
+    kept: dict[int, list[int]] = {}
+    for view in index.services:
+        eligible = set(view.eligible)
+        kept[view.index] = []
+        for h in view.pinned:
+            fits = bool(np.all(state.free[h] >= np.array(view.demand)))
+            if rebalance and (h not in eligible or not fits):
+                continue
+            kept[view.index].append(h)
+            state.take(h, view.demand)
+        placement[view.index] = list(kept[view.index])
+    size = _sizer(index)
+    hosts = max(1, len(index.host_ids))
+    partners = {v.affinity for v in index.services if v.affinity is not None}
+    # Affinity followers after their partners; services that only a few hosts can take
+    # (aarch64, GPU, high security) before the rest, which could otherwise fill those
+    # hosts; within each group the largest replicas first.
+    order = sorted(
+        index.services,
+        key=lambda v: (v.affinity is not None, round(4 * len(v.eligible) / hosts), -size(v)),
+    )
+    unplaced: list[str] = []
+    for view in order:
+        fixed = kept[view.index]
+        # A partner spreads wider, so the services that must follow it find room.
+        wide = spread or view.index in partners
+        chosen = _place_service(state, view, fixed, placement, spread=spread, wide=wide)
+        if chosen is None:
+            unplaced.append(view.spec.id)
+            placement.pop(view.index, None)
+            continue
+        for h in chosen:
+            state.take(h, view.demand)
+        placement[view.index] = fixed + chosen
+    return placement, unplaced
+
+
 def _sizer(index: Index) -> Callable[[ServiceView], float]:
     """Item size for the decreasing order: the demand's share of an average host, summed."""
     hosts = max(1, len(index.schedulable))
@@ -56,92 +140,47 @@ def _sizer(index: Index) -> Callable[[ServiceView], float]:
     return size
 
 
-def place(index: Index, *, spread: bool) -> tuple[Placement, list[str]]:
-    """Place every service; returns the placement and the ids of services left out."""
-    free = [row[:] for row in index.free]
-    opened = set(h for h, busy in enumerate(index.busy) if busy)
-    placement: Placement = {}
-    # Existing replicas stay where they are, in a rebalance too: the greedy never migrates
-    # (CP-SAT does, within the budget), so its plan is valid for any budget.
-    rebalance = index.problem.mode == "rebalance"
-    kept: dict[int, list[int]] = {}
-    for view in index.services:
-        eligible = set(view.eligible)
-        kept[view.index] = []
-        for h in view.pinned:
-            # In a rebalance a replica on a host it may no longer use, or that it overfills,
-            # has to move; in place mode it stays whatever (prechecks refuse an overfull host).
-            if rebalance and (h not in eligible or not index.fits(view.index, h, free)):
-                continue
-            kept[view.index].append(h)
-            _take(free, h, view.demand)
-            opened.add(h)
-        placement[view.index] = list(kept[view.index])
-    size = _sizer(index)
-    # Affinity followers after their partners; otherwise the largest replicas first.
-    order = sorted(index.services, key=lambda v: (v.affinity is not None, -size(v)))
-    unplaced: list[str] = []
-    for view in order:
-        fixed = kept[view.index]
-        chosen = _place_service(index, view, free, opened, fixed, placement, spread=spread)
-        if chosen is None:
-            unplaced.append(view.spec.id)
-            placement.pop(view.index, None)
-            continue
-        for h in chosen:
-            _take(free, h, view.demand)
-            opened.add(h)
-        placement[view.index] = fixed + chosen
-    return placement, unplaced
-
-
-def _take(free: list[list[int]], host: int, demand: tuple[int, ...]) -> None:
-    row = free[host]
-    for r, d in enumerate(demand):
-        row[r] -= d
-
-
 def _place_service(
-    index: Index,
+    state: _State,
     view: ServiceView,
-    free: list[list[int]],
-    opened: set[int],
     fixed: list[int],
     placement: Placement,
     *,
     spread: bool,
+    wide: bool,
 ) -> list[int] | None:
-    allowed_zones: set[int] | None = None
+    index = state.index
+    candidates = state.eligible[view.index]
+    if fixed:
+        candidates = candidates[~np.isin(candidates, fixed)]
     if view.affinity is not None:
         partner = placement.get(view.affinity)
         if not partner:
             return None
-        allowed_zones = {index.host_zone[h] for h in partner}
-    taken = set(fixed)
+        allowed = np.array(sorted({index.host_zone[h] for h in partner}), dtype=np.int64)
+        candidates = candidates[np.isin(state.zone[candidates], allowed)]
+    demand = np.array(view.demand, dtype=np.int64)
+    candidates = candidates[np.all(state.free[candidates] >= demand, axis=1)]
+    ranked = candidates[np.argsort(_rank(state, view, candidates, demand, spread), kind="stable")]
     by_zone: dict[int, list[int]] = {}
-    for h in view.eligible:
-        z = index.host_zone[h]
-        if h in taken or (allowed_zones is not None and z not in allowed_zones):
-            continue
-        if index.fits(view.index, h, free):
-            by_zone.setdefault(z, []).append(h)
+    for h in ranked.tolist():
+        by_zone.setdefault(index.host_zone[h], []).append(h)
     counts: dict[int, int] = {}
     for h in fixed:
         counts[index.host_zone[h]] = counts.get(index.host_zone[h], 0) + 1
-    zones = _choose_zones(index, view, by_zone, counts, opened, spread=spread)
+    zones = _choose_zones(index, view, by_zone, counts, state, wide=wide)
     if zones is None:
         return None
     chosen: list[int] = []
     remaining = view.spec.replicas - len(fixed)
-    # Round-robin over the chosen zones, so each gets a replica before any gets two.
+    # Round-robin over the chosen zones, so each gets a replica before any gets two; each
+    # zone's hosts are already in preference order.
     while remaining:
         progressed = False
         for z in zones:
             if not remaining or counts.get(z, 0) >= view.zone_cap or not by_zone[z]:
                 continue
-            host = _pick_host(index, view, by_zone[z], free, opened, spread=spread)
-            by_zone[z].remove(host)
-            chosen.append(host)
+            chosen.append(by_zone[z].pop(0))
             counts[z] = counts.get(z, 0) + 1
             remaining -= 1
             progressed = True
@@ -150,14 +189,40 @@ def _place_service(
     return chosen
 
 
+def _rank(
+    state: _State, view: ServiceView, hosts: IntArray, demand: IntArray, spread: bool
+) -> npt.NDArray[np.float64]:
+    """Lower is preferred."""
+    if spread:
+        # LeastAllocated: the most free share after placing, averaged over resources.
+        sched = state.sched[hosts].astype(np.float64)
+        after = (state.free[hosts] - demand) / np.where(sched > 0, sched, 1.0)
+        counted = (sched > 0).sum(axis=1).clip(min=1)
+        scores: npt.NDArray[np.float64] = -(after * (sched > 0)).sum(axis=1) / counted
+        return scores
+    needs = _needs(view)
+    waste = np.abs(state.special[hosts] - needs).astype(np.float64)
+    empty = (~state.opened[hosts]).astype(np.float64)
+    contested = np.round(state.pressure[hosts] * 100)
+    # In use first; then plain before special, uncontested before contested; then the
+    # lowest index (first fit).
+    return empty * 1e15 + waste * 1e11 + contested * 1e6 + hosts.astype(np.float64)
+
+
+def _needs(view: ServiceView) -> int:
+    spec = view.spec
+    special_arch = spec.arch is not None and spec.arch != "x86_64"
+    return int(special_arch) + len(spec.traits) + int(view.demand[3] > 0)
+
+
 def _choose_zones(
     index: Index,
     view: ServiceView,
     by_zone: dict[int, list[int]],
     counts: dict[int, int],
-    opened: set[int],
+    state: _State,
     *,
-    spread: bool,
+    wide: bool,
 ) -> list[int] | None:
     """Zones to use: enough SLA weight, and room for every replica under the per-zone cap."""
     to_place = view.spec.replicas - sum(counts.values())
@@ -166,12 +231,11 @@ def _choose_zones(
         return min(len(by_zone.get(z, [])), view.zone_cap - counts.get(z, 0))
 
     def open_room(z: int) -> int:
-        return sum(1 for h in by_zone[z] if h in opened)
+        return int(state.opened[by_zone[z]].sum())
 
     candidates = [z for z in by_zone if room(z) > 0]
     reliable = sorted(candidates, key=lambda z: (-index.zone_weight[z], z))
-    if spread:
-        # Topology spread: as many zones as replicas, the most reliable first.
+    if wide:
         orders = [reliable[:to_place]]
     else:
         # Few zones, preferring ones the service already uses, then ones with hosts in use
@@ -211,27 +275,3 @@ def _prefix(
         if z not in counts:
             weight += index.zone_weight[z]
     return chosen
-
-
-def _pick_host(
-    index: Index,
-    view: ServiceView,
-    hosts: list[int],
-    free: list[list[int]],
-    opened: set[int],
-    *,
-    spread: bool,
-) -> int:
-    if spread:
-        # LeastAllocated: the host with the most free share after placing, on average.
-        def score(h: int) -> float:
-            sched = index.schedulable[h]
-            after = [
-                (f - d) / s for f, d, s in zip(free[h], view.demand, sched, strict=True) if s > 0
-            ]
-            return -sum(after) / max(1, len(after))
-
-        return min(hosts, key=score)
-    # First fit: hosts already in use first (lowest index), then the first empty one.
-    in_use = [h for h in hosts if h in opened]
-    return min(in_use) if in_use else min(hosts)

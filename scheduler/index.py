@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from scheduler.problem import Problem, Service, Vector
 
 # Zone weights -log(1 - a) as integers for CP-SAT. Weights and the requirement are both
@@ -57,7 +60,9 @@ class Index:
     zone_weight: list[float]
     cloud_ids: list[str]
     cloud_prices: list[tuple[float, float, float, float]]
+    specialness: list[int] = field(default_factory=list)  # scarce features a host offers
     services: list[ServiceView] = field(default_factory=list)
+    _free_array: npt.NDArray[np.int64] | None = None
     host_by_id: dict[str, int] = field(default_factory=dict)
     service_by_id: dict[str, int] = field(default_factory=dict)
 
@@ -66,6 +71,27 @@ class Index:
         prices = self.cloud_prices[self.host_cloud[host]]
         demand = self.services[service].demand
         return sum(p * d for p, d in zip(prices, demand, strict=True))
+
+    def roomy(self, service: int) -> list[int]:
+        """Eligible hosts with room for one replica now (outside load only), via numpy."""
+        view = self.services[service]
+        if not view.eligible:
+            return []
+        if self._free_array is None:
+            self._free_array = np.array(self.free, dtype=np.int64).reshape(-1, 4)
+        hosts = np.array(view.eligible, dtype=np.int64)
+        ok = np.all(self._free_array[hosts] >= np.array(view.demand, dtype=np.int64), axis=1)
+        return [int(h) for h in hosts[ok]]
+
+    def cheapest(self, service: int) -> float:
+        """The lowest price per hour of one replica over the clouds it may use."""
+        view = self.services[service]
+        clouds = {self.host_cloud[h] for h in view.eligible}
+        demand = view.demand
+        return min(
+            (sum(p * d for p, d in zip(self.cloud_prices[c], demand, strict=True)) for c in clouds),
+            default=0.0,
+        )
 
     def fits(self, service: int, host: int, free: list[list[int]]) -> bool:
         demand = self.services[service].demand
@@ -98,18 +124,26 @@ def build_index(problem: Problem) -> Index:
         for sched, h in zip(index.schedulable, problem.hosts, strict=True)
     ]
     index.host_by_id = {h: i for i, h in enumerate(index.host_ids)}
+    index.specialness = [
+        (h.arch != "x86_64") + len(h.traits) + (h.capacity.gpus > 0) for h in problem.hosts
+    ]
     index.service_by_id = {s.id: i for i, s in enumerate(problem.services)}
     rebalance = problem.mode == "rebalance"
+    # Services share a handful of eligibility signatures; compute each host list once.
+    cache: dict[tuple[object, ...], list[int]] = {}
     for i, spec in enumerate(problem.services):
-        eligible = [
-            h
-            for h, host in enumerate(problem.hosts)
-            if cloud_level[index.host_cloud[h]] >= spec.min_security_level
-            and (spec.regions is None or zone_region[index.host_zone[h]] in spec.regions)
-            and (spec.clouds is None or index.cloud_ids[index.host_cloud[h]] in spec.clouds)
-            and (spec.arch is None or host.arch == spec.arch)
-            and spec.traits <= host.traits
-        ]
+        signature = (spec.min_security_level, spec.regions, spec.clouds, spec.arch, spec.traits)
+        eligible = cache.get(signature)
+        if eligible is None:
+            eligible = cache[signature] = [
+                h
+                for h, host in enumerate(problem.hosts)
+                if cloud_level[index.host_cloud[h]] >= spec.min_security_level
+                and (spec.regions is None or zone_region[index.host_zone[h]] in spec.regions)
+                and (spec.clouds is None or index.cloud_ids[index.host_cloud[h]] in spec.clouds)
+                and (spec.arch is None or host.arch == spec.arch)
+                and spec.traits <= host.traits
+            ]
         pinned = [index.host_by_id[h] for h in spec.current]
         index.services.append(
             ServiceView(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import time
 
-from scheduler import cpsat, greedy
-from scheduler.evaluate import InvalidPlan, lower_bound, result_for
+from scheduler import cpsat, greedy, lns, repair
+from scheduler.evaluate import InvalidPlan, Placement, lower_bound, result_for
 from scheduler.explain import binding, prechecks
-from scheduler.index import build_index
+from scheduler.index import Index, build_index
 from scheduler.plan import PlanResult
 from scheduler.problem import Problem
 
@@ -38,6 +38,17 @@ def solve(
         )
 
     placement, unplaced = greedy.place(index, spread=False)
+    notes: list[str] = []
+    if unplaced:
+        repaired, note = repair.repair(
+            index,
+            placement,
+            unplaced,
+            cpsat.Options(time_limit=time_limit / 3, workers=workers, seed=seed),
+        )
+        notes.append(note)
+        if repaired is not None:
+            placement, unplaced = repaired, []
     baseline: PlanResult | None = None
     if not unplaced:
         try:
@@ -54,8 +65,14 @@ def solve(
         seed=seed,
         max_vars=max_vars,
     )
-    outcome = cpsat.solve(index, hint, options)
-    notes = list(outcome.notes)
+    chosen = cpsat.candidates(index, hint, options.max_vars)
+    if chosen[1] and baseline is not None:
+        # Too large for one model: improve the greedy plan by exact re-packing instead.
+        improved = _by_lns(index, placement, start, time_limit, seed, workers)
+        improved.notes = notes + improved.notes
+        return _finish(index, improved, start)
+    outcome = cpsat.solve(index, hint, options, chosen)
+    notes += outcome.notes
     notes.append(f"CP-SAT: {outcome.variables:,} placement variables, status {outcome.status}")
     result: PlanResult | None = None
     if outcome.placement is not None:
@@ -101,10 +118,31 @@ def solve(
             conflicts=[why] + [f"greedy could not place service {s!r}" for s in unplaced],
             notes=notes,
         )
+    result.notes = notes
+    return _finish(index, result, start)
+
+
+def _by_lns(
+    index: Index, placement: Placement, start: float, time_limit: float, seed: int, workers: int
+) -> PlanResult:
+    first = time.perf_counter() - start
+    improved, stats = lns.improve(
+        index, placement, deadline=start + time_limit, seed=seed, workers=min(workers, 2)
+    )
+    result = result_for(index, improved, solver="lns", start=start, first=first)
+    result.notes = [
+        f"{sum(len(v.eligible) for v in index.services):,} service-host pairs: too many for one "
+        "CP-SAT model, so the greedy plan was improved by re-packing hosts zone by zone",
+        f"LNS: {stats.steps} neighbourhoods, {stats.improved} improved, "
+        f"{stats.hosts_closed} hosts emptied",
+    ]
+    return result
+
+
+def _finish(index: Index, result: PlanResult, start: float) -> PlanResult:
     placed: dict[int, list[int]] = {index.service_by_id[a.service]: [] for a in result.assignments}
     for a in result.assignments:
         placed[index.service_by_id[a.service]].append(index.host_by_id[a.host])
     result.binding = binding(index, placed)
-    result.notes = notes
     result.seconds_total = round(time.perf_counter() - start, 4)
     return result

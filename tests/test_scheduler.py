@@ -149,10 +149,13 @@ def test_affinity_keeps_a_service_in_its_partners_zones() -> None:
     assert batch <= web
 
 
-def test_filtered_model_never_claims_optimal() -> None:
-    plan = solve(problem(), time_limit=5, max_vars=5)
-    assert plan.status == "feasible"
-    assert any("filtered" in note for note in plan.notes)
+def test_too_large_for_one_model_goes_to_lns_and_never_claims_optimal() -> None:
+    plan = solve(problem(), time_limit=2, max_vars=5)
+    assert plan.status == "feasible" and plan.solver == "lns"
+    assert any("re-packing" in note for note in plan.notes)
+    ffd = first_fit_decreasing(problem())
+    assert plan.objective and ffd.objective
+    assert plan.objective.hosts_used <= ffd.objective.hosts_used
     assert violations(problem(), plan.assignments) == []
 
 
