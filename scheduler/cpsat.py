@@ -29,6 +29,7 @@ class Options:
     workers: int = 2
     seed: int = 0
     max_vars: int = 300_000  # above this, candidate hosts are filtered
+    first_solution: bool = False  # stop at the first feasible plan (repair wants only that)
 
 
 @dataclass
@@ -218,6 +219,7 @@ def solve(
     )
     solver.parameters.num_workers = options.workers
     solver.parameters.random_seed = options.seed
+    solver.parameters.stop_after_first_solution = options.first_solution
     keys = list(x)
     incumbent = _Incumbent(keys, [x[k] for k in keys], start)
     code = solver.solve(model, incumbent)

@@ -44,7 +44,9 @@ def solve(
             index,
             placement,
             unplaced,
-            cpsat.Options(time_limit=time_limit / 3, workers=workers, seed=seed),
+            cpsat.Options(
+                time_limit=time_limit / 3, workers=workers, seed=seed, first_solution=True
+            ),
         )
         notes.append(note)
         if repaired is not None:
@@ -126,8 +128,10 @@ def _by_lns(
     index: Index, placement: Placement, start: float, time_limit: float, seed: int, workers: int
 ) -> PlanResult:
     first = time.perf_counter() - start
+    # Leave time to validate and report, so the whole solve keeps to its limit.
+    deadline = start + max(0.1, time_limit * 0.95 - 1.0)
     improved, stats = lns.improve(
-        index, placement, deadline=start + time_limit, seed=seed, workers=min(workers, 2)
+        index, placement, deadline=deadline, seed=seed, workers=min(workers, 2)
     )
     result = result_for(index, improved, solver="lns", start=start, first=first)
     result.notes = [
