@@ -55,6 +55,14 @@ def usage(session: Session, department_ids: list[int]) -> dict[int, dict[Resourc
     return found
 
 
+def limits(session: Session, department_id: int) -> dict[Resource, int]:
+    """The department's quota limits; a resource without a row is unlimited."""
+    rows = session.execute(
+        sa.select(Quota).where(col(Quota.department_id) == department_id)
+    ).scalars()
+    return {Resource(q.resource): q.limit for q in rows}
+
+
 def list_departments(
     session: Session, viewer: Viewer, page: PageParams, q: str | None = None
 ) -> Page[DepartmentPublic]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from inventory.departments import usage
+from inventory.departments import limits, usage
 from inventory.models import (
     Cloud,
     CloudStatus,
@@ -19,7 +19,6 @@ from inventory.models import (
     Host,
     HostState,
     ItemState,
-    Quota,
     Resource,
     ResourceRequest,
     Zone,
@@ -107,12 +106,7 @@ def problem_for(
                 "traits": host.traits,
             }
         )
-    limits = {
-        Resource(q.resource): q.limit
-        for q in session.execute(
-            sa.select(Quota).where(col(Quota.department_id) == department.id)
-        ).scalars()
-    }
+    quota = limits(session, department.id or 0)
     used = usage(session, [department.id or 0])[department.id or 0]
     service = {
         "id": request.service_name,
@@ -140,8 +134,8 @@ def problem_for(
             "departments": [
                 {
                     "id": department.code,
-                    "quota": {r.value: v for r, v in limits.items() if r != Resource.instances},
-                    "instances_quota": limits.get(Resource.instances),
+                    "quota": {r.value: v for r, v in quota.items() if r != Resource.instances},
+                    "instances_quota": quota.get(Resource.instances),
                     "used": {r.value: used[r] for r in Resource if r != Resource.instances},
                     "used_instances": used[Resource.instances],
                 }

@@ -10,7 +10,7 @@ from sqlmodel import Session, col
 
 from inventory import audit
 from inventory.access import Viewer
-from inventory.departments import usage
+from inventory.departments import limits, usage
 from inventory.errors import Conflict, Invalid, NotFound
 from inventory.models import (
     Allocation,
@@ -18,7 +18,6 @@ from inventory.models import (
     Department,
     Plan,
     PlanStatus,
-    Quota,
     RequestCreate,
     RequestStatus,
     Resource,
@@ -71,12 +70,7 @@ def submit(
 
 def _check_quota(session: Session, department: Department, data: RequestCreate) -> None:
     """A field-level answer before any solving: which quota, how much is left."""
-    limits = {
-        Resource(q.resource): q.limit
-        for q in session.execute(
-            sa.select(Quota).where(col(Quota.department_id) == department.id)
-        ).scalars()
-    }
+    quota = limits(session, department.id or 0)
     used = usage(session, [department.id or 0])[department.id or 0]
     asked = {
         Resource.vcpus: data.vcpus * data.replicas,
@@ -86,7 +80,7 @@ def _check_quota(session: Session, department: Department, data: RequestCreate) 
         Resource.instances: data.replicas,
     }
     for resource, amount in asked.items():
-        limit = limits.get(resource)
+        limit = quota.get(resource)
         if limit is not None and used[resource] + amount > limit:
             field = "replicas" if resource == Resource.instances else resource.value
             raise Invalid(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from inventory.crypto import SecretBox
 from inventory.db import make_engine
 from inventory.migrate import upgrade
 from inventory.settings import Settings, get_settings
+from tests.factories import fresh_database
 from tests.pg import PostgresUnavailable, throwaway_postgres
 
 
@@ -63,29 +62,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-_counter = itertools.count()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "yunheng.db"
-        shutil.copy(template, target)
-        yield f"sqlite:///{target}"
-        return
-    server: str = request.getfixturevalue("pg_server")
-    request.getfixturevalue("pg_template")
-    name = f"t_{os.getpid()}_{next(_counter)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE yh_template'))
-    try:
-        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(request, request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -215,10 +215,12 @@ class World:
 
 
 @contextmanager
-def _world_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
+def fresh_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
+    """A migrated database of its own: a copy of the SQLite template, or a PostgreSQL
+    database cloned from the migrated template (CREATE DATABASE ... TEMPLATE, ~50 ms)."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        target = folder / "world.db"
+        target = folder / f"{uuid.uuid4().hex[:12]}.db"
         shutil.copy(template, target)
         yield f"sqlite:///{target}"
         return
@@ -239,7 +241,7 @@ def _world_database(request: pytest.FixtureRequest, backend: str, folder: Path) 
 @contextmanager
 def world(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[World]:
     """For a module-scoped fixture parametrized over BACKENDS: the estate plus the app."""
-    with _world_database(request, backend, folder) as url:
+    with fresh_database(request, backend, folder) as url:
         settings = Settings(
             database_url=url,
             data_dir=folder / "data",
