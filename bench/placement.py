@@ -164,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20, help="single-request repeats")
     parser.add_argument("--markdown", action="store_true", help="tables for bench/RESULTS.md")
     parser.add_argument("--json", action="store_true", help="rows and verdicts as JSON")
+    parser.add_argument("--no-notes", action="store_true", help="leave out the solvers' notes")
+    parser.add_argument(
+        "--load",
+        metavar="FILE[,FILE]",
+        help="render (and judge) earlier --json outputs together instead of running",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -171,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(RESULT_MARK + json.dumps([asdict(r) for r in rows]), flush=True)
         return 0
 
+    if args.load:
+        rows, single = load(args.load.split(","))
+        return report(rows, single, args)
     print(
         f"placement benchmark: Python {platform.python_version()}, seed {args.seed}, "
         f"time limit {args.time_limit:g} s{' (+60 s runs)' if args.long else ''}, "
@@ -178,6 +187,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     rows, single = run_all(args)
+    return report(rows, single, args)
+
+
+def load(files: Sequence[str]) -> tuple[list[Row], list[Row]]:
+    rows: list[Row] = []
+    single: list[Row] = []
+    for name in files:
+        data = json.loads(Path(name).read_text())
+        rows += [Row(**r) for r in data["rows"]]
+        single += [Row(**r) for r in data["single"]]
+    return rows, single
+
+
+def report(rows: list[Row], single: list[Row], args: argparse.Namespace) -> int:
     judged = verdicts(rows, single, args.time_limit)
     if args.json:
         out = {
@@ -192,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if single:
             print()
             print(render_single(single, args.markdown))
-        notes = render_notes([*rows, *single])
+        notes = "" if args.no_notes else render_notes([*rows, *single])
         if notes:
             print("\nNotes from the solvers:\n")
             print(notes)

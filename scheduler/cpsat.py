@@ -9,6 +9,7 @@ greedy's hosts first); the result is then feasible but not claimed optimal.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -105,6 +106,30 @@ def _slack(index: Index, view: ServiceView, host: int) -> float:
     return sum((f - d) / s for f, d, s in zip(free, view.demand, sched, strict=True) if s > 0)
 
 
+def _break_symmetry(
+    model: cp_model.CpModel, index: Index, opened: dict[int, cp_model.IntVar]
+) -> None:
+    """Identical empty hosts are interchangeable: open them in index order. Without this a
+    bin-packing proof explores every permutation of which identical host is used."""
+    pinned = {h for v in index.services for h in v.pinned}
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for h in sorted(opened):
+        if h in pinned:
+            continue
+        host = index.problem.hosts[h]
+        signature = (
+            index.host_zone[h],
+            index.schedulable[h],
+            tuple(index.free[h]),
+            host.arch,
+            host.traits,
+        )
+        groups.setdefault(signature, []).append(h)
+    for hosts in groups.values():
+        for first, second in itertools.pairwise(hosts):
+            model.add(opened[first] >= opened[second])
+
+
 def solve(
     index: Index,
     hint: Placement | None,
@@ -182,6 +207,8 @@ def solve(
         for key in keys:
             model.add_implication(x[key], o)
         opened[h] = o
+    if not filtered:
+        _break_symmetry(model, index, opened)
     if host_price:
         objective.append(host_price * sum(opened.values()))
     if weights.cost:
@@ -212,6 +239,8 @@ def solve(
             model.add_hint(var, key in hinted)
         for h, o in opened.items():
             model.add_hint(o, any((s, h) in hinted for s, _ in on_host[h]))
+        for (s, z), used in zone_used.items():
+            model.add_hint(used, any(index.host_zone[h] == z for h in hint.get(s, [])))
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(

@@ -104,15 +104,8 @@ def place(index: Index, *, spread: bool) -> tuple[Placement, list[str]]:
             state.take(h, view.demand)
         placement[view.index] = list(kept[view.index])
     size = _sizer(index)
-    hosts = max(1, len(index.host_ids))
     partners = {v.affinity for v in index.services if v.affinity is not None}
-    # Affinity followers after their partners; services that only a few hosts can take
-    # (aarch64, GPU, high security) before the rest, which could otherwise fill those
-    # hosts; within each group the largest replicas first.
-    order = sorted(
-        index.services,
-        key=lambda v: (v.affinity is not None, round(4 * len(v.eligible) / hosts), -size(v)),
-    )
+    order = _order(index, size)
     unplaced: list[str] = []
     for view in order:
         fixed = kept[view.index]
@@ -127,6 +120,37 @@ def place(index: Index, *, spread: bool) -> tuple[Placement, list[str]]:
             state.take(h, view.demand)
         placement[view.index] = fixed + chosen
     return placement, unplaced
+
+
+def _order(index: Index, size: Callable[[ServiceView], float]) -> list[ServiceView]:
+    """Scarcest first: services only a few hosts can take (GPU models, aarch64, residency,
+    high security) before those that could otherwise fill those hosts; among equals the
+    largest first. Each affinity follower right after its partner, while the partner's
+    zones still have room."""
+    followers: dict[int, list[ServiceView]] = {}
+    leaders: list[ServiceView] = []
+    for view in index.services:
+        if view.affinity is not None and view.affinity != view.index:
+            followers.setdefault(view.affinity, []).append(view)
+        else:
+            leaders.append(view)
+    key = lambda v: (len(v.eligible), -size(v))  # noqa: E731
+    order: list[ServiceView] = []
+    seen: set[int] = set()
+
+    def visit(view: ServiceView) -> None:
+        if view.index in seen:
+            return
+        seen.add(view.index)
+        order.append(view)
+        for follower in sorted(followers.get(view.index, []), key=key):
+            visit(follower)
+
+    for view in sorted(leaders, key=key):
+        visit(view)
+    for view in sorted(index.services, key=key):  # affinity cycles: whatever is left
+        visit(view)
+    return order
 
 
 def _sizer(index: Index) -> Callable[[ServiceView], float]:

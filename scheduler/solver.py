@@ -68,6 +68,17 @@ def solve(
         max_vars=max_vars,
     )
     chosen = cpsat.candidates(index, hint, options.max_vars)
+    if chosen[1] and baseline is None:
+        # Too large for one model and no complete plan to improve: building the model
+        # alone would overrun the time limit. Say what could not be placed.
+        return PlanResult(
+            status="unknown",
+            solver="greedy+repair",
+            bound=bound,
+            seconds_total=round(time.perf_counter() - start, 4),
+            conflicts=[f"no complete plan: services left out: {', '.join(unplaced[:20])}"],
+            notes=notes,
+        )
     if chosen[1] and baseline is not None:
         # Too large for one model: improve the greedy plan by exact re-packing instead.
         improved = _by_lns(index, placement, start, time_limit, seed, workers)
