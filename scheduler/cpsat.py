@@ -14,10 +14,11 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 from scheduler.evaluate import Placement, units
-from scheduler.index import SLA_SCALE, Index, ServiceView
+from scheduler.index import SLA_SCALE, Index
 from scheduler.plan import Status
 
 MONEY_SCALE = 1000  # objective in thousandths of a money unit per hour
@@ -65,45 +66,48 @@ class _Incumbent(cp_model.CpSolverSolutionCallback):
         ]
 
 
+def full_candidates(index: Index) -> dict[int, list[int]]:
+    """Every host each service could use: eligible with room now, plus its current hosts
+    (pinned in place mode, free to leave in a rebalance)."""
+    full: dict[int, list[int]] = {}
+    for view in index.services:
+        full[view.index] = sorted(set(view.pinned) | set(index.roomy(view.index)))
+    return full
+
+
 def candidates(
     index: Index, hint: Placement | None, max_vars: int
 ) -> tuple[dict[int, list[int]], bool]:
     """Hosts each service may use in the model; filtered (True) when the full set is too big."""
-    full: dict[int, list[int]] = {}
-    for view in index.services:
-        fixed = set(view.pinned)
-        roomy = [h for h in index.roomy(view.index) if h not in fixed]
-        # Current hosts are always variables: pinned in place mode, free to leave in rebalance.
-        full[view.index] = sorted(fixed | set(roomy))
-    total = sum(len(c) for c in full.values())
-    if total <= max_vars:
+    full = full_candidates(index)
+    if sum(len(c) for c in full.values()) <= max_vars:
         return full, False
     # Keep per service: its hint and current hosts, then per zone the hosts already in use
     # (by outside load or the hint) and the best-fitting others, up to a share of the budget.
-    used_by_hint = {h for hosts in (hint or {}).values() for h in hosts}
+    in_use = np.array(index.busy, dtype=bool)
+    for hosts in (hint or {}).values():
+        in_use[hosts] = True
+    free = np.array(index.free, dtype=np.float64).reshape(-1, 4)
+    sched = np.array(index.schedulable, dtype=np.float64).reshape(-1, 4)
     per_service = max(8, max_vars // max(1, len(index.services)))
     kept: dict[int, list[int]] = {}
     for view in index.services:
         must = set(view.pinned) | set((hint or {}).get(view.index, []))
-        by_zone: dict[int, list[int]] = {}
-        for h in full[view.index]:
-            if h not in must:
-                by_zone.setdefault(index.host_zone[h], []).append(h)
-        share = max(view.spec.replicas + 2, per_service // max(1, len(by_zone)))
+        others = np.array([h for h in full[view.index] if h not in must], dtype=np.int64)
         chosen = set(must)
-        for hosts in by_zone.values():
-            hosts.sort(
-                key=lambda h: (not (index.busy[h] or h in used_by_hint), _slack(index, view, h), h)
-            )
-            chosen.update(hosts[:share])
+        if len(others):
+            # Slack after placing one replica (small is a tight, best fit), hosts in use first.
+            demand = np.array(view.demand, dtype=np.float64)
+            room = (free[others] - demand) / np.where(sched[others] > 0, sched[others], 1.0)
+            score = (~in_use[others]) * 1e6 + room.sum(axis=1)
+            zones = np.array([index.host_zone[h] for h in others.tolist()])
+            share = max(view.spec.replicas + 2, per_service // max(1, len(set(zones.tolist()))))
+            for z in set(zones.tolist()):
+                mine = others[zones == z]
+                best = mine[np.argsort(score[zones == z], kind="stable")[:share]]
+                chosen.update(int(h) for h in best)
         kept[view.index] = sorted(chosen)
     return kept, True
-
-
-def _slack(index: Index, view: ServiceView, host: int) -> float:
-    """How much room is left after placing one replica: small is a tight (best) fit."""
-    free, sched = index.free[host], index.schedulable[host]
-    return sum((f - d) / s for f, d, s in zip(free, view.demand, sched, strict=True) if s > 0)
 
 
 def _break_symmetry(

@@ -63,6 +63,7 @@ class Index:
     specialness: list[int] = field(default_factory=list)  # scarce features a host offers
     services: list[ServiceView] = field(default_factory=list)
     _free_array: npt.NDArray[np.int64] | None = None
+    _roomy: dict[int, list[int]] = field(default_factory=dict)  # memo of roomy()
     host_by_id: dict[str, int] = field(default_factory=dict)
     service_by_id: dict[str, int] = field(default_factory=dict)
 
@@ -74,6 +75,9 @@ class Index:
 
     def roomy(self, service: int) -> list[int]:
         """Eligible hosts with room for one replica now (outside load only), via numpy."""
+        cached = self._roomy.get(service)
+        if cached is not None:
+            return cached
         view = self.services[service]
         if not view.eligible:
             return []
@@ -81,7 +85,8 @@ class Index:
             self._free_array = np.array(self.free, dtype=np.int64).reshape(-1, 4)
         hosts = np.array(view.eligible, dtype=np.int64)
         ok = np.all(self._free_array[hosts] >= np.array(view.demand, dtype=np.int64), axis=1)
-        return [int(h) for h in hosts[ok]]
+        self._roomy[service] = [int(h) for h in hosts[ok]]
+        return self._roomy[service]
 
     def cheapest(self, service: int) -> float:
         """The lowest price per hour of one replica over the clouds it may use."""

@@ -40,7 +40,7 @@ def repair(
     return None, f"repair of {len(unplaced)} left-out services: CP-SAT {status}"
 
 
-MOVABLE = 600  # services a repair may move besides the left-out ones
+MOVABLE = 150  # services a repair may move besides the left-out ones
 
 
 def _with_movable(index: Index, placement: Placement, missing: list[int]) -> list[int]:
@@ -114,5 +114,6 @@ def _subproblem(
         services=views,
         service_by_id={v.spec.id: v.index for v in views},
         _free_array=None,
+        _roomy={},  # free capacity differs from the full problem's
     )
     return sub, {new: old for old, new in new_of.items()}

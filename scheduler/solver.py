@@ -14,6 +14,8 @@ from scheduler.plan import PlanResult
 from scheduler.problem import Problem
 
 log = logging.getLogger(__name__)
+# A repair model stays small so it builds in well under a second even on large estates.
+REPAIR_VARS = 40_000
 
 
 def solve(
@@ -45,7 +47,12 @@ def solve(
             placement,
             unplaced,
             cpsat.Options(
-                time_limit=time_limit / 3, workers=workers, seed=seed, first_solution=True
+                # A complete plan matters more than polishing one: most of what is left.
+                time_limit=max(1.0, (time_limit - (time.perf_counter() - start)) * 0.8),
+                workers=workers,
+                seed=seed,
+                first_solution=True,
+                max_vars=REPAIR_VARS,
             ),
         )
         notes.append(note)
@@ -67,8 +74,9 @@ def solve(
         seed=seed,
         max_vars=max_vars,
     )
-    chosen = cpsat.candidates(index, hint, options.max_vars)
-    if chosen[1] and baseline is None:
+    full = cpsat.full_candidates(index)
+    too_big = sum(len(hosts) for hosts in full.values()) > options.max_vars
+    if too_big and baseline is None:
         # Too large for one model and no complete plan to improve: building the model
         # alone would overrun the time limit. Say what could not be placed.
         return PlanResult(
@@ -79,12 +87,12 @@ def solve(
             conflicts=[f"no complete plan: services left out: {', '.join(unplaced[:20])}"],
             notes=notes,
         )
-    if chosen[1] and baseline is not None:
+    if too_big and baseline is not None:
         # Too large for one model: improve the greedy plan by exact re-packing instead.
         improved = _by_lns(index, placement, start, time_limit, seed, workers)
         improved.notes = notes + improved.notes
         return _finish(index, improved, start)
-    outcome = cpsat.solve(index, hint, options, chosen)
+    outcome = cpsat.solve(index, hint, options, (full, False))
     notes += outcome.notes
     notes.append(f"CP-SAT: {outcome.variables:,} placement variables, status {outcome.status}")
     result: PlanResult | None = None
