@@ -18,7 +18,8 @@ from inventory.crypto import SecretBox
 from inventory.db import make_engine
 from inventory.migrate import upgrade
 from inventory.settings import Settings, get_settings
-from tests.factories import fresh_database
+from tests import factories
+from tests.factories import World, fresh_database
 from tests.pg import PostgresUnavailable, throwaway_postgres
 
 
@@ -124,3 +125,15 @@ def cli_env(
     get_settings.cache_clear()
     yield database_url
     get_settings.cache_clear()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """One migrated database, estate and app per module and backend, for suites of many
+    small cases that only read, are rejected, or write rows nothing else looks at."""
+    with factories.world(request, request.param, tmp_path_factory.mktemp("world")) as built:
+        yield built

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,14 +20,6 @@ from tests.factories import World
 API = "/api/v1"
 ROLES = ("anonymous", "garbage", "admin", "department", "oncall", "manager")
 GARBAGE = {"Authorization": "Bearer yh_not-a-real-token"}
-
-
-@pytest.fixture(scope="module", params=factories.BACKENDS)
-def world(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
-    with factories.world(request, request.param, tmp_path_factory.mktemp("roles")) as built:
-        yield built
 
 
 # --- The matrix ----------------------------------------------------------------------------
