@@ -63,7 +63,7 @@ def cloud_public(cloud: Cloud, viewer: Viewer) -> CloudPublic:
     )
 
 
-def _state_filter(
+def state_filter(
     column: Any, state: str | None, allowed: type[StrEnum]
 ) -> list[sa.ColumnElement[bool]]:
     if state is None:
@@ -91,7 +91,7 @@ def list_clouds(
     if f.q:
         query = query.where(col(Cloud.name).contains(f.q))
     if f.state:
-        query = query.where(*_state_filter(col(Cloud.status), f.state, CloudStatus))
+        query = query.where(*state_filter(col(Cloud.status), f.state, CloudStatus))
     department = department_id(session, viewer, f.department)
     if f.department and department is not None:
         runs = _department_replicas(department).where(col(Replica.cloud_id) == col(Cloud.id))
@@ -131,13 +131,13 @@ def list_zones(
         .scalar_subquery()
     )
     query = sa.select(Zone, col(Cloud.name), hosts).join(Cloud, col(Cloud.id) == col(Zone.cloud_id))
-    query = query.where(*_state_filter(col(Zone.state), f.state, ItemState))
+    query = query.where(*state_filter(col(Zone.state), f.state, ItemState))
     if f.cloud:
         query = query.where(ref_filter(f.cloud, col(Cloud.id), col(Cloud.name)))
     if f.region:
         query = query.where(col(Zone.region) == f.region)
     if f.zone:
-        query = query.where(_zone_ref(f.zone))
+        query = query.where(zone_ref(f.zone))
     department = department_id(session, viewer, f.department)
     if f.department and department is not None:
         runs = (
@@ -174,7 +174,7 @@ def list_zones(
     return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
 
 
-def _zone_ref(value: str) -> sa.ColumnElement[bool]:
+def zone_ref(value: str) -> sa.ColumnElement[bool]:
     return sa.or_(ref_filter(value, col(Zone.id), col(Zone.name)), col(Zone.external_id) == value)
 
 
@@ -220,12 +220,12 @@ def _host_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySelect:
         sa.select(Host, col(Cloud.name), col(Zone.name), region)
         .join(Cloud, col(Cloud.id) == col(Host.cloud_id))
         .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
-        .where(*_state_filter(col(Host.state), f.state, HostState))
+        .where(*state_filter(col(Host.state), f.state, HostState))
     )
     if f.cloud:
         query = query.where(ref_filter(f.cloud, col(Cloud.id), col(Cloud.name)))
     if f.zone:
-        query = query.where(_zone_ref(f.zone))
+        query = query.where(zone_ref(f.zone))
     if f.region:
         query = query.where(region == f.region)
     if f.arch:

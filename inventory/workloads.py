@@ -9,7 +9,7 @@ from sqlmodel import Session, col
 
 from inventory.access import Viewer
 from inventory.errors import NotFound
-from inventory.estate import EstateFilter, _state_filter, _zone_ref, department_id
+from inventory.estate import EstateFilter, department_id, state_filter, zone_ref
 from inventory.models import (
     Cloud,
     Department,
@@ -30,7 +30,7 @@ def _workload_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySel
         sa.select(Workload, col(Cloud.name), col(Department.code))
         .outerjoin(Cloud, col(Cloud.id) == col(Workload.cloud_id))
         .outerjoin(Department, col(Department.id) == col(Workload.department_id))
-        .where(*_state_filter(col(Workload.state), f.state, ItemState))
+        .where(*state_filter(col(Workload.state), f.state, ItemState))
     )
     if department is not None:
         query = query.where(col(Workload.department_id) == department)
@@ -51,7 +51,7 @@ def _workload_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySel
             )
         )
         if f.zone:
-            placed = placed.where(_zone_ref(f.zone))
+            placed = placed.where(zone_ref(f.zone))
         if f.region:
             placed = placed.where(col(Zone.region) == f.region)
         query = query.where(placed.exists())

@@ -41,7 +41,6 @@ class Outcome:
     seconds_to_first: float | None
     filtered: bool
     variables: int
-    objective_bound: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -278,6 +277,5 @@ def solve(
         seconds_to_first=incumbent.first,
         filtered=filtered,
         variables=len(x),
-        objective_bound=solver.best_objective_bound / MONEY_SCALE if placement else None,
         notes=notes,
     )

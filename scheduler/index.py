@@ -40,7 +40,6 @@ class ServiceView:
     demand: Vector
     eligible: list[int]  # host indices the service may use at all
     pinned: list[int]  # hosts its existing replicas run on (fixed in "place" mode)
-    to_place: int  # replicas the solver must place (all of them in "rebalance" mode)
     zone_cap: int  # replicas allowed in any one zone (zone-loss rule)
     required: float  # SLA weight needed; 0 without a target
     affinity: int | None = None
@@ -98,11 +97,6 @@ class Index:
             default=0.0,
         )
 
-    def fits(self, service: int, host: int, free: list[list[int]]) -> bool:
-        demand = self.services[service].demand
-        row = free[host]
-        return all(f >= d for f, d in zip(row, demand, strict=True))
-
 
 def build_index(problem: Problem) -> Index:
     clouds = {c.id: i for i, c in enumerate(problem.clouds)}
@@ -133,7 +127,6 @@ def build_index(problem: Problem) -> Index:
         (h.arch != "x86_64") + len(h.traits) + (h.capacity.gpus > 0) for h in problem.hosts
     ]
     index.service_by_id = {s.id: i for i, s in enumerate(problem.services)}
-    rebalance = problem.mode == "rebalance"
     # Services share a handful of eligibility signatures; compute each host list once.
     cache: dict[tuple[object, ...], list[int]] = {}
     for i, spec in enumerate(problem.services):
@@ -157,7 +150,6 @@ def build_index(problem: Problem) -> Index:
                 demand=spec.demand.vector(),
                 eligible=eligible,
                 pinned=pinned,
-                to_place=spec.replicas if rebalance else spec.replicas - len(pinned),
                 zone_cap=spec.replicas - spec.min_healthy,
                 required=required_weight(spec.sla_target) if spec.sla_target else 0.0,
                 affinity=index.service_by_id.get(spec.affinity) if spec.affinity else None,

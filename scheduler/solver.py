@@ -84,7 +84,12 @@ def solve(
             solver="greedy+repair",
             bound=bound,
             seconds_total=round(time.perf_counter() - start, 4),
-            conflicts=[f"no complete plan: services left out: {', '.join(unplaced[:20])}"],
+            conflicts=[
+                f"no complete plan: services left out: {', '.join(unplaced[:20])}"
+                if unplaced
+                else "the greedy plan breaks the migration budget, and the estate is too "
+                "large for one CP-SAT model"
+            ],
             notes=notes,
         )
     if too_big and baseline is not None:
