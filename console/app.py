@@ -12,7 +12,16 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
 
 from console import errors, metrics
-from console.routes import admin, auth, departments, estate, health, requests, workloads
+from console.routes import (
+    admin,
+    auth,
+    departments,
+    estate,
+    health,
+    rebalance,
+    requests,
+    workloads,
+)
 from inventory.crypto import SecretBox
 from inventory.db import engine_from_settings
 from inventory.settings import Settings, get_settings
@@ -51,7 +60,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     metrics.install(app, engine)
 
     api = APIRouter(prefix=metrics.API_PREFIX)
-    for module in (auth, estate, workloads, departments, requests, admin):
+    for module in (auth, estate, workloads, departments, requests, rebalance, admin):
         api.include_router(module.router)
     app.include_router(health.router)
     app.include_router(api)

@@ -12,17 +12,19 @@ from rich.table import Table
 from console import cli_common as common
 from console.cli_common import err, out
 from inventory.db import engine_from_settings
-from inventory.models import PlanStatus, RequestStatus, ResourceRequest
+from inventory.models import Plan, PlanStatus, RequestStatus, ResourceRequest
+from inventory.models.requests import RebalanceCreate, RebalanceOutcome
 from inventory.paging import PageParams
 from inventory.settings import get_settings
-from scheduler import apply, views, workflow
+from scheduler import apply, rebalance, views, workflow
 from scheduler.from_inventory import problem_for
 from scheduler.plan import PlanResult
 from scheduler.problem import Problem
 from scheduler.solver import solve
 
 plan_app = typer.Typer(
-    help="Placement: solve or export problem files; approve, reject, retry plans.",
+    help="Placement: solve or export problem files; propose rebalances; approve, reject, "
+    "retry plans (request and rebalance plans alike).",
     no_args_is_help=True,
 )
 
@@ -159,6 +161,11 @@ def _apply(plan_id: int, timeout: float) -> None:
         engine.dispose()
     out.print(f"plan {plan_id}: {status.value}")
     if status != PlanStatus.applied:
+        with common.session() as session:
+            plan = session.get(Plan, plan_id)
+            outcome = plan.summary.get("outcome") if plan else None
+        if outcome:
+            out.print(outcome)
         raise typer.Exit(1)
 
 
@@ -167,7 +174,8 @@ def plan_approve(
     plan_id: Annotated[int, typer.Argument(min=1)],
     comment: Annotated[str | None, typer.Option(help="Recorded in the audit log")] = None,
 ) -> None:
-    """Approve a proposed plan and provision it now (exit 1 if anything failed)."""
+    """Approve a proposed plan and provision it now; a rebalance plan moves its replicas
+    (exit 1 if anything failed; 2 if the plan is stale)."""
     _decide(plan_id, True, comment)
 
 
@@ -182,7 +190,79 @@ def plan_reject(
 
 @plan_app.command("retry")
 def plan_retry(plan_id: Annotated[int, typer.Argument(min=1)]) -> None:
-    """Provision again what failed in a partially applied plan."""
+    """Provision again what failed in a partially applied plan (or carry on with the moves
+    a rebalance left)."""
     with common.session() as session:
         apply.retry(session, common.actor(), plan_id)
     _apply(plan_id, get_settings().adapter_timeout_seconds)
+
+
+@plan_app.command("rebalance")
+def plan_rebalance(
+    budget: Annotated[
+        int, typer.Option("--budget", min=0, max=10_000, help="Replicas that may move at most")
+    ],
+    time_limit: Annotated[
+        float | None,
+        typer.Option(min=0.1, max=600, help="Solver seconds [default: the placement setting]"),
+    ] = None,
+    cloud: Annotated[str | None, typer.Option(help="Only this cloud (id or name)")] = None,
+    zone: Annotated[str | None, typer.Option(help="Only this zone (id, name, external id)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON outcome instead")] = False,
+) -> None:
+    """Propose moves of Yunheng-managed replicas that free hosts or cut cost, for
+    `plan approve ID` (exit 1 when nothing is worth proposing)."""
+    try:
+        data = RebalanceCreate(
+            migration_budget=budget, time_limit=time_limit, cloud=cloud, zone=zone
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        common.fail(first["msg"], "--" + str(first["loc"][0]).replace("_", "-"))
+    with common.session() as session:
+        proposal = rebalance.propose(
+            session,
+            common.actor(),
+            data,
+            time_limit=get_settings().placement_time_limit_seconds,
+        )
+        shown = RebalanceOutcome(
+            proposed=proposal.plan is not None,
+            reason=proposal.reason,
+            summary=proposal.summary,
+            plan=views.plan_public(session, proposal.plan) if proposal.plan else None,
+        )
+    if as_json:
+        print(shown.model_dump_json(indent=2))
+    else:
+        _print_rebalance(shown)
+    if not shown.proposed:
+        raise typer.Exit(1)
+
+
+def _print_rebalance(shown: RebalanceOutcome) -> None:
+    s = shown.summary
+    before = f"hosts in use {s['hosts_before']}, cost {s['cost_before']:.2f}/h"
+    if shown.plan is None:
+        out.print(f"nothing proposed: {shown.reason}")
+        out.print(f"now: {before}; {s['services']} services movable")
+    else:
+        out.print(
+            f"plan {shown.plan.id} proposed: {s['moves']} moves (budget {s['migration_budget']}), "
+            f"hosts in use {s['hosts_before']} -> {s['hosts_after']}, "
+            f"cost {s['cost_before']:.2f}/h -> {s['cost_after']:.2f}/h"
+        )
+        table = Table("#", "service", "replica", "from", "to", "zone")
+        for m in shown.plan.moves:
+            table.add_row(
+                str(m.position), m.service, m.replica, m.from_host, m.to_host, m.to_zone or "-"
+            )
+        out.print(table)
+        if s["hosts_freed"]:
+            out.print("hosts freed: " + ", ".join(s["hosts_freed"]))
+        out.print(
+            f"approve: yunheng plan approve {shown.plan.id}; "
+            f"reject: yunheng plan reject {shown.plan.id} --comment WHY"
+        )
+    for line in s["left_in_place"]:
+        out.print(f"  left in place: {line}")

@@ -1,4 +1,5 @@
-"""Provision an approved plan through the adapters, one allocation at a time.
+"""Provision an approved plan through the adapters, one allocation at a time (a rebalance
+plan's moves go to scheduler.rebalance_apply).
 
 Each allocation carries an idempotency key that goes to the cloud with the create call, so
 a retry or a restart finds what an earlier try made instead of making it twice. Progress is
@@ -37,7 +38,9 @@ from inventory.models import (
     Role,
     Workload,
 )
+from inventory.models.requests import PlanKind
 from inventory.types import utcnow
+from scheduler import rebalance, rebalance_apply
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ def retry(session: Session, viewer: Viewer, plan_id: int) -> Plan:
     plan = session.get(Plan, plan_id)
     if plan is None:
         raise NotFound(f"plan {plan_id} not found")
+    if plan.kind == PlanKind.rebalance:
+        return rebalance.retry(session, viewer, plan)
     if plan.status not in (PlanStatus.partial, PlanStatus.applying):
         raise Conflict(f"plan {plan_id} is {plan.status.value}; only a partial plan is retried")
     plan.status = PlanStatus.approved
@@ -61,6 +66,11 @@ def retry(session: Session, viewer: Viewer, plan_id: int) -> Plan:
 def apply_plan(
     engine: Engine, box: SecretBox, plan_id: int, *, actor: str, timeout: float
 ) -> PlanStatus:
+    with session_scope(engine) as session:
+        plan = session.get(Plan, plan_id)
+        kind = plan.kind if plan else None
+    if kind == PlanKind.rebalance:
+        return rebalance_apply.apply_moves(engine, box, plan_id, actor=actor, timeout=timeout)
     with session_scope(engine) as session:
         plan = session.get(Plan, plan_id)
         if plan is None or plan.status != PlanStatus.approved:

@@ -32,6 +32,7 @@ class Options:
     seed: int = 0
     max_vars: int = 300_000  # above this, candidate hosts are filtered
     first_solution: bool = False  # stop at the first feasible plan (repair wants only that)
+    min_hosts: int = 0  # a proven lower bound on hosts in use, given to the model
 
 
 @dataclass
@@ -42,6 +43,9 @@ class Outcome:
     filtered: bool
     variables: int
     notes: list[str] = field(default_factory=list)
+    # CP-SAT's proven lower bound on the weighted objective (money per hour); None when the
+    # model's candidates were filtered, since then it bounds only the filtered model.
+    objective_bound: float | None = None
 
 
 class _Incumbent(cp_model.CpSolverSolutionCallback):
@@ -133,6 +137,11 @@ def _break_symmetry(
             model.add(opened[first] >= opened[second])
 
 
+def _busy_elsewhere(index: Index, on_host: dict[int, list[tuple[int, int]]]) -> int:
+    """Hosts in use by outside load that no service of this model could use."""
+    return sum(1 for h, busy in enumerate(index.busy) if busy and h not in on_host)
+
+
 def solve(
     index: Index,
     hint: Placement | None,
@@ -192,12 +201,6 @@ def solve(
                 model.add_implication(used, partner)
 
     demand = [view.demand for view in index.services]
-    for h, keys in on_host.items():
-        for r in range(4):
-            terms = [(demand[s][r], x[s, hh]) for s, hh in keys if demand[s][r] > 0]
-            if sum(c for c, _ in terms) > index.free[h][r]:
-                model.add(sum(c * v for c, v in terms) <= index.free[h][r])
-
     u = units(index)
     weights = index.problem.weights
     objective: list[cp_model.LinearExprT] = []
@@ -210,6 +213,30 @@ def solve(
         for key in keys:
             model.add_implication(x[key], o)
         opened[h] = o
+    for h, keys in on_host.items():
+        for r in range(4):
+            terms = [(demand[s][r], x[s, hh]) for s, hh in keys if demand[s][r] > 0]
+            if not terms:
+                continue
+            load = sum(c * v for c, v in terms)
+            if h in opened:
+                # Capacity times "open", not capacity alone: the LP relaxation then has to
+                # pay for a host in proportion to what it holds, which is what makes
+                # CP-SAT's bound on hosts in use as strong as the volume bound.
+                model.add(load <= index.free[h][r] * opened[h])
+            elif sum(c for c, _ in terms) > index.free[h][r]:
+                model.add(load <= index.free[h][r])
+    for r in range(4):
+        total = sum(demand[v.index][r] * v.spec.replicas for v in index.services)
+        if total and opened:
+            # Redundant, but it gives the LP the volume bound directly.
+            outside = sum(max(0, index.free[h][r]) for h in on_host if h not in opened)
+            model.add(sum(index.free[h][r] * o for h, o in opened.items()) >= total - outside)
+    if options.min_hosts and opened:
+        busy = sum(1 for h in on_host if h not in opened)
+        model.add(
+            sum(opened.values()) >= options.min_hosts - busy - _busy_elsewhere(index, on_host)
+        )
     if not filtered:
         _break_symmetry(model, index, opened)
     if host_price:
@@ -266,6 +293,9 @@ def solve(
         notes.append(f"candidate hosts filtered to {len(x):,} variables; optimality not proven")
         if status == "optimal":
             status = "feasible"
+    objective_bound: float | None = None
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE) and not filtered:
+        objective_bound = solver.best_objective_bound / MONEY_SCALE
     placement: Placement | None = None
     if incumbent.best is not None:
         placement = {}
@@ -278,4 +308,5 @@ def solve(
         filtered=filtered,
         variables=len(x),
         notes=notes,
+        objective_bound=objective_bound,
     )

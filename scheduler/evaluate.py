@@ -130,6 +130,19 @@ def lower_bound(index: Index) -> Bound:
     return Bound(hosts_used=hosts, cost_per_hour=round(cost, 6), method="volume")
 
 
+def at_bound(index: Index, result: PlanResult) -> bool:
+    """True when every weighted term of the plan's objective equals its lower bound, which
+    proves the plan optimal. Balance has no bound, so a weight on it never proves."""
+    terms, bound, w = result.objective, result.bound, index.problem.weights
+    if terms is None or bound is None or w.balance > 0:
+        return False
+    return (
+        (w.hosts == 0 or terms.hosts_used <= bound.hosts_used)
+        and (w.cost == 0 or terms.cost_per_hour <= bound.cost_per_hour + 1e-6)
+        and (w.migrations == 0 or terms.migrations == 0)
+    )
+
+
 def result_for(
     index: Index,
     placement: Placement,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from scheduler.evaluate import Placement
 from scheduler.index import Index, ServiceView, meets, zone_weight
 from scheduler.problem import RESOURCES
@@ -92,10 +94,11 @@ def _service_conflicts(index: Index, view: ServiceView) -> list[str]:
     sid, spec = view.spec.id, view.spec
     if not view.eligible:
         return [f"service {sid}: no host matches {_filters(view)}"]
-    roomy = sorted(set(view.pinned) | set(index.roomy(view.index)))
-    rooms: dict[int, int] = {}
-    for h in roomy:
-        rooms[index.host_zone[h]] = rooms.get(index.host_zone[h], 0) + 1
+    roomy = index.roomy_array(view.index)
+    if view.pinned:
+        roomy = np.union1d(roomy, np.array(view.pinned, dtype=np.int64))
+    per_zone = np.bincount(index.zone_array()[roomy], minlength=len(index.zone_ids))
+    rooms = {int(z): int(per_zone[z]) for z in np.flatnonzero(per_zone)}
     what = f"room for {size(view.demand)}"
     if len(roomy) < spec.replicas:
         return [

@@ -62,7 +62,9 @@ class Index:
     specialness: list[int] = field(default_factory=list)  # scarce features a host offers
     services: list[ServiceView] = field(default_factory=list)
     _free_array: npt.NDArray[np.int64] | None = None
-    _roomy: dict[int, list[int]] = field(default_factory=dict)  # memo of roomy()
+    # memo of roomy_array(), keyed by (id of the eligible list, demand)
+    _roomy: dict[tuple[int, Vector], npt.NDArray[np.int64]] = field(default_factory=dict)
+    _zone_array: npt.NDArray[np.int64] | None = None
     host_by_id: dict[str, int] = field(default_factory=dict)
     service_by_id: dict[str, int] = field(default_factory=dict)
 
@@ -74,18 +76,31 @@ class Index:
 
     def roomy(self, service: int) -> list[int]:
         """Eligible hosts with room for one replica now (outside load only), via numpy."""
-        cached = self._roomy.get(service)
+        return self.roomy_array(service).tolist()  # type: ignore[no-any-return]
+
+    def roomy_array(self, service: int) -> npt.NDArray[np.int64]:
+        """roomy() as an array. Memoised per (eligible hosts, demand), not per service: the
+        thousands of services of a large estate share a few dozen sizes and filters."""
+        view = self.services[service]
+        key = (id(view.eligible), view.demand)
+        cached = self._roomy.get(key)
         if cached is not None:
             return cached
-        view = self.services[service]
         if not view.eligible:
-            return []
-        if self._free_array is None:
-            self._free_array = np.array(self.free, dtype=np.int64).reshape(-1, 4)
-        hosts = np.array(view.eligible, dtype=np.int64)
-        ok = np.all(self._free_array[hosts] >= np.array(view.demand, dtype=np.int64), axis=1)
-        self._roomy[service] = [int(h) for h in hosts[ok]]
-        return self._roomy[service]
+            found: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        else:
+            if self._free_array is None:
+                self._free_array = np.array(self.free, dtype=np.int64).reshape(-1, 4)
+            hosts = np.array(view.eligible, dtype=np.int64)
+            ok = np.all(self._free_array[hosts] >= np.array(view.demand, dtype=np.int64), axis=1)
+            found = hosts[ok]
+        self._roomy[key] = found
+        return found
+
+    def zone_array(self) -> npt.NDArray[np.int64]:
+        if self._zone_array is None:
+            self._zone_array = np.array(self.host_zone, dtype=np.int64)
+        return self._zone_array
 
     def cheapest(self, service: int) -> float:
         """The lowest price per hour of one replica over the clouds it may use."""

@@ -43,6 +43,11 @@ class Objective(_Out):
 class Bound(_Out):
     hosts_used: int = Field(description="no plan can use fewer hosts")
     cost_per_hour: float = Field(description="no plan can cost less")
+    weighted: float | None = Field(
+        default=None,
+        description="no plan's weighted objective is lower (CP-SAT's proven bound, when the "
+        "whole model was solved; in the model's units, rounded to 0.001 per term)",
+    )
     method: str
 
 
@@ -53,6 +58,9 @@ class PlanResult(_Out):
     objective: Objective | None = None
     bound: Bound | None = None
     gap: float | None = Field(default=None, description="(hosts used - bound) / hosts used")
+    objective_gap: float | None = Field(
+        default=None, description="(weighted - bound.weighted) / weighted, when bounded"
+    )
     seconds_to_first: float | None = None
     seconds_total: float = 0.0
     services: list[ServiceReport] = Field(default_factory=list)

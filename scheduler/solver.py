@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 from scheduler import cpsat, greedy, lns, repair
-from scheduler.evaluate import InvalidPlan, Placement, lower_bound, result_for
+from scheduler.bound import lp_hosts_bound
+from scheduler.consolidate import consolidate
+from scheduler.evaluate import InvalidPlan, Placement, at_bound, lower_bound, result_for
 from scheduler.explain import binding, prechecks
 from scheduler.index import Index, build_index
-from scheduler.plan import PlanResult
+from scheduler.plan import Bound, PlanResult
 from scheduler.problem import Problem
 
 log = logging.getLogger(__name__)
 # A repair model stays small so it builds in well under a second even on large estates.
 REPAIR_VARS = 40_000
+# Consolidation takes up to this share of the time limit; CP-SAT or LNS gets the rest.
+CONSOLIDATE_SHARE = 0.3
+GREEDY_RETRIES = 3
+REPORT_MARGIN = 0.3  # seconds kept for validation and the report after the search
+LP_SECONDS = 3.0  # the LP bound is worth at most this much of a solve
 
 
 def solve(
@@ -39,8 +47,10 @@ def solve(
             conflicts=conflicts,
         )
 
-    placement, unplaced = greedy.place(index, spread=False)
+    placement, unplaced, retried = _greedy(index, start, time_limit)
     notes: list[str] = []
+    if retried:
+        notes.append(f"greedy retried with {retried} left-out services first")
     if unplaced:
         repaired, note = repair.repair(
             index,
@@ -66,6 +76,16 @@ def solve(
             # E.g. a rebalance whose ineligible replicas must move past the budget: the
             # greedy has no valid plan, but CP-SAT may still find one (or prove none).
             log.info("%s", exc)
+    if baseline is not None:
+        better = _consolidated(index, placement, baseline, start, time_limit, seed, bound)
+        if better is not None:
+            baseline, placement = better
+            notes.append(f"consolidated by minimum bin slack: {baseline.notes[0]}")
+            if at_bound(index, baseline):
+                # Nothing can beat a plan at the lower bound: skip the search.
+                baseline.status = "optimal"
+                baseline.notes = [*notes, "every objective term is at its lower bound"]
+                return _finish(index, baseline, start)
     hint = placement if not unplaced else {s: h for s, h in placement.items() if h}
 
     options = cpsat.Options(
@@ -76,6 +96,13 @@ def solve(
     )
     full = cpsat.full_candidates(index)
     too_big = sum(len(hosts) for hosts in full.values()) > options.max_vars
+    if not too_big:
+        lp = lp_hosts_bound(index, full, seconds=min(LP_SECONDS, time_limit * 0.15))
+        if lp is not None and lp > bound.hosts_used:
+            bound = bound.model_copy(update={"hosts_used": lp, "method": "lp"})
+            if baseline is not None:
+                baseline = _rebound(baseline, bound)
+        options = replace(options, min_hosts=bound.hosts_used)
     if too_big and baseline is None:
         # Too large for one model and no complete plan to improve: building the model
         # alone would overrun the time limit. Say what could not be placed.
@@ -97,7 +124,9 @@ def solve(
         improved = _by_lns(index, placement, start, time_limit, seed, workers)
         improved.notes = notes + improved.notes
         return _finish(index, improved, start)
-    outcome = cpsat.solve(index, hint, options, (full, False))
+    # What is left, less a margin to validate and report: the whole solve keeps its limit.
+    left = time_limit - (time.perf_counter() - start) - REPORT_MARGIN
+    outcome = cpsat.solve(index, hint, replace(options, time_limit=max(0.1, left)), (full, False))
     notes += outcome.notes
     notes.append(f"CP-SAT: {outcome.variables:,} placement variables, status {outcome.status}")
     result: PlanResult | None = None
@@ -116,6 +145,11 @@ def solve(
         except InvalidPlan as exc:  # a solver bug must never reach a user
             log.error("%s", exc)
             notes.append("CP-SAT plan failed validation and was discarded (a bug; logged)")
+    if outcome.objective_bound is not None:
+        bound = bound.model_copy(update={"weighted": round(outcome.objective_bound, 6)})
+        for candidate in (result, baseline):
+            if candidate is not None:
+                _with_objective_bound(candidate, bound)
     if (
         result is not None
         and baseline is not None
@@ -129,23 +163,95 @@ def solve(
         notes.append("CP-SAT found no plan in time; returning the greedy plan")
         result = baseline
     if result is None:
-        status = "infeasible" if outcome.status == "infeasible" else "unknown"
-        why = (
-            "no placement satisfies every constraint together (each service passes its own checks; "
-            "they compete for the same capacity)"
+        from scheduler.cores import explain_infeasible  # only a request without a plan pays
+
+        # Which constraint groups clash, with numbers. The count model behind it is a
+        # relaxation, so a clash it finds proves there is no plan even when CP-SAT ran out
+        # of time first; a clash only in how replicas pack onto hosts it cannot name.
+        why = explain_infeasible(
+            index, time_limit=max(1.0, time_limit - (time.perf_counter() - start)), seed=seed
+        )
+        status = "infeasible" if outcome.status == "infeasible" or why else "unknown"
+        if why and outcome.status != "infeasible":
+            notes.append("CP-SAT found no plan in time; the count model proved that none exists")
+        conflicts = why or [
+            "no placement satisfies every constraint together (each service passes its own "
+            "checks; they compete for the same capacity)"
             if status == "infeasible"
             else f"no plan found within {time_limit:g} s"
-        )
+        ]
         return PlanResult(
             status=status,
             solver="cp-sat",
             bound=bound,
             seconds_total=round(time.perf_counter() - start, 4),
-            conflicts=[why] + [f"greedy could not place service {s!r}" for s in unplaced],
+            conflicts=conflicts + [f"greedy could not place service {s!r}" for s in unplaced],
             notes=notes,
         )
     result.notes = notes
     return _finish(index, result, start)
+
+
+def _greedy(index: Index, start: float, time_limit: float) -> tuple[Placement, list[str], int]:
+    """Greedy FFD; if it leaves services out, again with those first ("squeaky wheel"),
+    while a retry costs little of the time limit. Cheaper than a CP-SAT repair."""
+    began = time.perf_counter()
+    placement, unplaced = greedy.place(index, spread=False)
+    took = time.perf_counter() - began
+    first: set[int] = set()
+    for _ in range(GREEDY_RETRIES):
+        if not unplaced or time.perf_counter() + took > start + time_limit * 0.2:
+            break
+        first |= {index.service_by_id[s] for s in unplaced}
+        again, left = greedy.place(index, spread=False, first=frozenset(first))
+        if len(left) < len(unplaced):
+            placement, unplaced = again, left
+    return placement, unplaced, len(first)
+
+
+def _rebound(result: PlanResult, bound: Bound) -> PlanResult:
+    result.bound = bound
+    if result.objective and result.objective.hosts_used:
+        used = result.objective.hosts_used
+        result.gap = round(max(0.0, (used - bound.hosts_used) / used), 6)
+    return result
+
+
+def _with_objective_bound(result: PlanResult, bound: Bound) -> None:
+    _rebound(result, bound)
+    if result.objective and bound.weighted is not None and result.objective.weighted > 0:
+        gap = (result.objective.weighted - bound.weighted) / result.objective.weighted
+        result.objective_gap = round(max(0.0, gap), 6)
+
+
+def _consolidated(
+    index: Index,
+    placement: Placement,
+    baseline: PlanResult,
+    start: float,
+    time_limit: float,
+    seed: int,
+    bound: Bound,
+) -> tuple[PlanResult, Placement] | None:
+    """The plan re-packed by minimum bin slack, if valid and better than `baseline`."""
+    # A share of the time left: the search after it needs the rest.
+    now = time.perf_counter()
+    deadline = now + max(0.0, start + time_limit - now) * CONSOLIDATE_SHARE
+    packed, stats = consolidate(index, placement, deadline=deadline, seed=seed)
+    if not stats.improved:
+        return None
+    try:
+        result = result_for(index, packed, solver="consolidate", start=start, bound=bound)
+    except InvalidPlan as exc:  # a bug: keep the greedy plan
+        log.error("%s", exc)
+        return None
+    if not (result.objective and baseline.objective):
+        return None
+    if result.objective.weighted >= baseline.objective.weighted:
+        return None
+    result.seconds_to_first = baseline.seconds_to_first
+    result.notes = [f"{stats.hosts_closed} hosts emptied in {stats.improved} zones"]
+    return result, packed
 
 
 def _by_lns(

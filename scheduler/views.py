@@ -18,10 +18,13 @@ from inventory.models import (
     RequestPublic,
     RequestStatus,
     ResourceRequest,
+    Role,
     User,
     Zone,
 )
+from inventory.models.requests import PlanKind
 from inventory.paging import Page, PageParams, count, order_by
+from scheduler.rebalance_moves import moves_public
 
 
 def list_requests(
@@ -56,6 +59,11 @@ def get_request(session: Session, viewer: Viewer, request_id: int) -> RequestPub
 
 def get_plan(session: Session, viewer: Viewer, plan_id: int) -> PlanPublic:
     plan = session.get(Plan, plan_id)
+    if plan is not None and plan.kind == PlanKind.rebalance:
+        # No department's: admins decide rebalance plans, managers read them.
+        if viewer.role not in (Role.admin, Role.manager):
+            raise NotFound(f"plan {plan_id} not found")
+        return plan_public(session, plan)
     request = session.get(ResourceRequest, plan.request_id) if plan else None
     if (
         plan is None
@@ -109,5 +117,6 @@ def plan_public(session: Session, plan: Plan) -> PlanPublic:
         {
             **{k: getattr(plan, k) for k in PlanPublic.model_fields if hasattr(plan, k)},
             "allocations": allocations,
+            "moves": moves_public(session, plan.id or 0) if plan.kind == PlanKind.rebalance else [],
         }
     )

@@ -24,7 +24,9 @@ from inventory.models import (
     ResourceRequest,
     Role,
 )
+from inventory.models.requests import PlanKind
 from inventory.types import utcnow
+from scheduler import rebalance
 from scheduler.from_inventory import problem_for
 from scheduler.solver import solve
 
@@ -172,6 +174,8 @@ def decide(
     plan = session.get(Plan, plan_id)
     if plan is None:
         raise NotFound(f"plan {plan_id} not found")
+    if plan.kind == PlanKind.rebalance:
+        return rebalance.decide(session, viewer, plan_id, approve=approve, comment=comment)
     if plan.status != PlanStatus.proposed:
         raise Conflict(f"plan {plan_id} is {plan.status.value}; only a proposed plan is decided")
     request = session.get(ResourceRequest, plan.request_id)

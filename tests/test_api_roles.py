@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from adapters import registry
 from adapters.simulator import SimulatorAdapter
-from inventory.models import Cloud
+from inventory.models import Cloud, Plan, PlanStatus
+from inventory.models.requests import PlanKind
 from tests import factories
 from tests.factories import World
 
@@ -111,6 +112,14 @@ MATRIX = [
     Rule("POST", "/plans/{plan_id}/reject", only(200, "admin"), {"comment": "matrix"}),
     # Retrying a plan that is not partial passes the gate and conflicts.
     Rule("POST", "/plans/{plan_id}/retry", only(409, "admin")),
+    # Rebalance plans: admins propose and decide, managers read. A proposal answers 200
+    # whether or not it finds moves worth proposing.
+    Rule("POST", "/rebalance", only(200, "admin"), {"migration_budget": 2, "time_limit": 2}),
+    Rule("GET", "/rebalance", only(200, "admin", "manager")),
+    Rule("GET", "/rebalance/{plan_id}", only(200, "admin", "manager")),
+    Rule("POST", "/rebalance/{plan_id}/approve", only(200, "admin"), {}),
+    Rule("POST", "/rebalance/{plan_id}/reject", only(200, "admin"), {"comment": "matrix"}),
+    Rule("POST", "/rebalance/{plan_id}/retry", only(409, "admin")),
 ]
 
 CASES = [
@@ -144,7 +153,23 @@ def concrete(world: World, path: str, role: str) -> str:
     }
     if "{token_id}" in path:  # the caller's own API token
         values["token_id"] = world.api_token(actor_for(world, role))
+    if path.startswith("/rebalance/"):
+        values["plan_id"] = rebalance_plan(
+            world, "reject" if path.endswith("/reject") else "approve"
+        )
     return API + path.format(**values)
+
+
+def rebalance_plan(world: World, case: str) -> int:
+    """A proposed rebalance plan without moves, one per deciding case, made on first use."""
+    key = f"rebalance-{case}"
+    if key not in world.plans:
+        with Session(world.engine, expire_on_commit=False) as session:
+            plan = Plan(kind=PlanKind.rebalance, status=PlanStatus.proposed, solver="matrix")
+            session.add(plan)
+            session.commit()
+            world.plans[key] = plan.id or 0
+    return world.plans[key]
 
 
 def headers_for(world: World, role: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""A department's resource request, the placement plans proposed for it, and their allocations."""
+"""A department's resource request, the placement plans proposed for it, and their allocations;
+rebalance plans (moves of existing Yunheng-managed replicas) and their moves."""
 
 from __future__ import annotations
 
@@ -34,6 +35,18 @@ class PlanStatus(StrEnum):
     applied = "applied"
     partial = "partial"  # partially applied: see the failed allocations
     superseded = "superseded"  # a newer plan replaced it before a decision
+
+
+class PlanKind(StrEnum):
+    place = "place"  # new replicas for a department's request
+    rebalance = "rebalance"  # moves of existing Yunheng-managed replicas; no request
+
+
+class MoveStatus(StrEnum):
+    pending = "pending"
+    provisioned = "provisioned"  # the new replica exists; the old one still runs
+    moved = "moved"  # the new replica is active and the old one removed
+    failed = "failed"  # the new replica did not come up; the old one is kept
 
 
 class AllocationStatus(StrEnum):
@@ -90,16 +103,41 @@ class RequestCreate(RequestBase):
 
 class Plan(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    request_id: int = Field(foreign_key="resource_request.id", index=True)
+    kind: PlanKind = Field(default=PlanKind.place, sa_type=str_enum(PlanKind), index=True)
+    # Null for a rebalance plan: it answers no department's request.
+    request_id: int | None = Field(default=None, foreign_key="resource_request.id", index=True)
     status: PlanStatus = Field(sa_type=str_enum(PlanStatus), index=True)
     solver: str = Field(max_length=32)
     result: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)  # PlanResult
     cost_per_hour: float = 0.0
     predicted_availability: float | None = None
+    # Rebalance: scope, budget, hosts in use and cost before and after (scheduler.rebalance).
+    summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     comment: str | None = Field(default=None, sa_type=sa.Text)
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PlanMove(SQLModel, table=True):
+    """One replica of a rebalance plan: made anew on `to_host`, then the old one removed."""
+
+    __tablename__ = "plan_move"
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    position: int = Field(ge=0)  # the order moves are applied in
+    workload_id: int = Field(foreign_key="workload.id")
+    replica_id: int = Field(foreign_key="replica.id")  # the replica that moves
+    from_host_id: int = Field(foreign_key="host.id")
+    to_host_id: int = Field(foreign_key="host.id")
+    cloud_id: int = Field(foreign_key="cloud.id")  # the target host's cloud
+    # Sent with the create call, like an allocation's: a retry finds what it made.
+    idempotency_key: str = Field(max_length=64, unique=True)
+    status: MoveStatus = Field(sa_type=str_enum(MoveStatus))
+    external_id: str | None = Field(default=None, max_length=255)  # the new replica's
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    attempts: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Allocation(SQLModel, table=True):
@@ -129,9 +167,28 @@ class AllocationPublic(SQLModel):
     attempts: int
 
 
+class MovePublic(SQLModel):
+    id: int
+    position: int
+    service: str
+    workload_id: int
+    replica: str
+    replica_id: int
+    from_host: str
+    from_zone: str | None
+    to_host: str
+    to_zone: str | None
+    cloud: str
+    status: MoveStatus
+    external_id: str | None
+    error: str | None
+    attempts: int
+
+
 class PlanPublic(SQLModel):
     id: int
-    request_id: int
+    kind: PlanKind
+    request_id: int | None
     status: PlanStatus
     solver: str
     cost_per_hour: float
@@ -141,7 +198,9 @@ class PlanPublic(SQLModel):
     decided_at: datetime | None
     created_at: datetime
     result: dict[str, Any]
+    summary: dict[str, Any]
     allocations: list[AllocationPublic]
+    moves: list[MovePublic]
 
 
 class RequestPublic(RequestBase):
@@ -161,3 +220,23 @@ class Decision(SQLModel):
     model_config = STRICT_INPUT
 
     comment: str | None = Field(default=None, max_length=2000)
+
+
+class RebalanceCreate(SQLModel):
+    model_config = STRICT_INPUT
+
+    migration_budget: int = Field(ge=0, le=10_000, description="replicas that may move")
+    time_limit: float | None = Field(
+        default=None, gt=0, le=600, description="solver seconds; default the placement setting"
+    )
+    cloud: str | None = Field(default=None, max_length=64, description="scope: cloud id or name")
+    zone: str | None = Field(
+        default=None, max_length=255, description="scope: zone id, name or external id"
+    )
+
+
+class RebalanceOutcome(SQLModel):
+    proposed: bool
+    reason: str | None = Field(description="why no plan was proposed")
+    summary: dict[str, Any]
+    plan: PlanPublic | None
