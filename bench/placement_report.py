@@ -33,13 +33,14 @@ HEADERS = [
     "violations",
     "bound",
     "gap",
+    "obj. gap",
     "first s",
     "final s",
     "peak RSS MiB",
     "optimum",
     "excess",
 ]
-RIGHT = {1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+RIGHT = {1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 
 
 def cells(row: Row) -> list[str]:
@@ -55,6 +56,7 @@ def cells(row: Row) -> list[str]:
         _n(row.violations) if row.has_plan else "-",
         _n(row.bound_hosts),
         "" if row.gap is None or not row.has_plan else f"{100 * row.gap:.1f}%",
+        "" if row.objective_gap is None or not row.has_plan else f"{100 * row.objective_gap:.1f}%",
         _s(row.first_s),
         _s(row.total_s),
         f"{row.rss_peak_mib:.0f}",

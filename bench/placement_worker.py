@@ -53,6 +53,7 @@ class Row:
     first_violation: str | None = None
     bound_hosts: int | None = None
     gap: float | None = None
+    objective_gap: float | None = None  # weighted objective against the LP / CP-SAT bound
     first_s: float | None = None
     total_s: float = 0.0  # wall clock around the solver call, in the worker
     rss_peak_mib: float = 0.0
@@ -117,6 +118,7 @@ def _row(spec: Spec, problem: Problem, result: PlanResult, wall: float, rss: flo
         status=result.status,
         bound_hosts=result.bound.hosts_used if result.bound else None,
         gap=result.gap,
+        objective_gap=result.objective_gap,
         first_s=result.seconds_to_first,
         total_s=wall,
         rss_peak_mib=rss,

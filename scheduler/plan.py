@@ -45,10 +45,11 @@ class Bound(_Out):
     cost_per_hour: float = Field(description="no plan can cost less")
     weighted: float | None = Field(
         default=None,
-        description="no plan's weighted objective is lower (CP-SAT's proven bound, when the "
-        "whole model was solved; in the model's units, rounded to 0.001 per term)",
+        description="no plan's weighted objective is lower: the LP relaxation's (GLOP) or "
+        "CP-SAT's proven bound, whichever is higher (CP-SAT's is in the model's units, "
+        "rounded to 0.001 per term)",
     )
-    method: str
+    method: str = Field(description="volume, lp, or lp+cp-sat: how the bounds were found")
 
 
 class PlanResult(_Out):

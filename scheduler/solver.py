@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from scheduler import cpsat, greedy, lns, repair
-from scheduler.bound import lp_hosts_bound
+from scheduler.bound import lp_bounds
 from scheduler.consolidate import consolidate
 from scheduler.evaluate import InvalidPlan, Placement, at_bound, lower_bound, result_for
 from scheduler.explain import binding, prechecks
@@ -97,11 +97,16 @@ def solve(
     full = cpsat.full_candidates(index)
     too_big = sum(len(hosts) for hosts in full.values()) > options.max_vars
     if not too_big:
-        lp = lp_hosts_bound(index, full, seconds=min(LP_SECONDS, time_limit * 0.15))
-        if lp is not None and lp > bound.hosts_used:
-            bound = bound.model_copy(update={"hosts_used": lp, "method": "lp"})
+        lp = lp_bounds(index, full, seconds=min(LP_SECONDS, time_limit * 0.15))
+        if lp is not None:
+            update: dict[str, object] = {"method": "lp"}
+            if lp.weighted is not None:
+                update["weighted"] = round(lp.weighted, 6)
+            if lp.hosts > bound.hosts_used:
+                update["hosts_used"] = lp.hosts
+            bound = bound.model_copy(update=update)
             if baseline is not None:
-                baseline = _rebound(baseline, bound)
+                _with_objective_bound(baseline, bound)
         options = replace(options, min_hosts=bound.hosts_used)
     if too_big and baseline is None:
         # Too large for one model and no complete plan to improve: building the model
@@ -145,8 +150,13 @@ def solve(
         except InvalidPlan as exc:  # a solver bug must never reach a user
             log.error("%s", exc)
             notes.append("CP-SAT plan failed validation and was discarded (a bug; logged)")
-    if outcome.objective_bound is not None:
-        bound = bound.model_copy(update={"weighted": round(outcome.objective_bound, 6)})
+    if outcome.objective_bound is not None and outcome.objective_bound > (bound.weighted or 0):
+        bound = bound.model_copy(
+            update={
+                "weighted": round(outcome.objective_bound, 6),
+                "method": bound.method + "+cp-sat",
+            }
+        )
         for candidate in (result, baseline):
             if candidate is not None:
                 _with_objective_bound(candidate, bound)
@@ -160,7 +170,7 @@ def solve(
         notes.append("the greedy plan scored better than CP-SAT's within the time limit")
         result = baseline
     if result is None and baseline is not None:
-        notes.append("CP-SAT found no plan in time; returning the greedy plan")
+        notes.append(f"CP-SAT found no better plan in time; returning the {baseline.solver} plan")
         result = baseline
     if result is None:
         from scheduler.cores import explain_infeasible  # only a request without a plan pays

@@ -11,7 +11,7 @@ import pytest
 from bench.instances import synthetic
 from bench.known import known_optimum
 from scheduler import greedy
-from scheduler.bound import lp_hosts_bound
+from scheduler.bound import lp_bounds
 from scheduler.consolidate import consolidate
 from scheduler.cpsat import full_candidates
 from scheduler.evaluate import lower_bound, result_for
@@ -118,15 +118,18 @@ def test_consolidation_keeps_zones_per_service_and_pinned_replicas() -> None:
 def test_lp_bound_is_between_the_volume_bound_and_the_optimum() -> None:
     p = problem()
     index = build_index(p)
-    lp = lp_hosts_bound(index, full_candidates(index))
+    lp = lp_bounds(index, full_candidates(index))
     assert lp is not None
-    assert lower_bound(index).hosts_used <= lp <= 4  # 4 is proven optimal for this estate
+    assert lower_bound(index).hosts_used <= lp.hosts <= 4  # 4 is proven optimal here
+    best = solve(p, time_limit=10)
+    assert best.status == "optimal" and best.objective
+    assert lp.weighted is not None and lp.weighted <= best.objective.weighted
 
 
 def test_lp_bound_is_skipped_when_too_large() -> None:
     p, _ = known_optimum(500, 3, seed=1)
     index = build_index(p)
-    assert lp_hosts_bound(index, full_candidates(index)) is None
+    assert lp_bounds(index, full_candidates(index)) is None
 
 
 def test_greedy_retries_left_out_services_first() -> None:
