@@ -117,9 +117,6 @@ MATRIX = [
     Rule("POST", "/rebalance", only(200, "admin"), {"migration_budget": 2, "time_limit": 2}),
     Rule("GET", "/rebalance", only(200, "admin", "manager")),
     Rule("GET", "/rebalance/{plan_id}", only(200, "admin", "manager")),
-    Rule("POST", "/rebalance/{plan_id}/approve", only(200, "admin"), {}),
-    Rule("POST", "/rebalance/{plan_id}/reject", only(200, "admin"), {"comment": "matrix"}),
-    Rule("POST", "/rebalance/{plan_id}/retry", only(409, "admin")),
 ]
 
 CASES = [

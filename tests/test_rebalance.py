@@ -108,23 +108,19 @@ def test_only_admins_propose_and_decide_managers_read(client: TestClient, frag: 
         assert client.get(f"{API}/plans/{plan['id']}", headers=actor.headers).status_code == code
     for path in ("approve", "reject"):
         response = client.post(
-            f"{API}/rebalance/{plan['id']}/{path}",
+            f"{API}/plans/{plan['id']}/{path}",
             json={"comment": "x"},
             headers=frag.manager.headers,
         )
         assert response.status_code == 403
     # A rejection says why, and is final.
-    silent = client.post(
-        f"{API}/rebalance/{plan['id']}/reject", json={}, headers=frag.admin.headers
-    )
+    silent = client.post(f"{API}/plans/{plan['id']}/reject", json={}, headers=frag.admin.headers)
     assert silent.status_code == 422 and silent.json()["field"] == "comment"
     rejected = client.post(
         f"{API}/plans/{plan['id']}/reject", json={"comment": "月底再迁"}, headers=frag.admin.headers
     )
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
-    again = client.post(
-        f"{API}/rebalance/{plan['id']}/approve", json={}, headers=frag.admin.headers
-    )
+    again = client.post(f"{API}/plans/{plan['id']}/approve", json={}, headers=frag.admin.headers)
     assert again.status_code == 409 and "rejected" in again.json()["error"]
 
 

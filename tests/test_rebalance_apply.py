@@ -83,7 +83,7 @@ def test_approve_moves_replicas_and_sync_shows_the_new_hosts(
     plan = propose(client, frag, budget=12)
     assert plan["summary"]["hosts_after"] < 16
     approved = client.post(
-        f"{API}/rebalance/{plan['id']}/approve",
+        f"{API}/plans/{plan['id']}/approve",
         json={"comment": "夜间窗口"},
         headers=frag.admin.headers,
     )
@@ -126,7 +126,7 @@ def test_failed_provision_keeps_the_old_replica_and_retry_completes(
     assert {m["cloud"] for m in plan["moves"]} == {"frag-a", "frag-b"}
     fault = {"settings": {"faults": {"unreachable": True}}}
     client.patch(f"{API}/clouds/{victim.id}", json=fault, headers=frag.admin.headers)
-    client.post(f"{API}/rebalance/{plan['id']}/approve", json={}, headers=frag.admin.headers)
+    client.post(f"{API}/plans/{plan['id']}/approve", json={}, headers=frag.admin.headers)
 
     partial = get(client, frag, plan["id"])
     assert partial["status"] == "partial"
@@ -146,7 +146,7 @@ def test_failed_provision_keeps_the_old_replica_and_retry_completes(
 
     # While the cloud is still down a sync degrades it, and the plan may not go on.
     client.post(f"{API}/clouds/{victim.id}/sync", headers=frag.admin.headers)
-    refused = client.post(f"{API}/rebalance/{partial['id']}/retry", headers=frag.admin.headers)
+    refused = client.post(f"{API}/plans/{partial['id']}/retry", headers=frag.admin.headers)
     assert refused.status_code == 409, refused.text
     assert "stale" in refused.json()["error"] and "degraded" in refused.json()["error"]
 
@@ -182,9 +182,7 @@ def test_a_stale_plan_is_refused_with_what_changed(
     gone = {"settings": {"faults": {"hosts_missing": [source]}}}
     client.patch(f"{API}/clouds/{row.id}", json=gone, headers=frag.admin.headers)
     assert client.post(f"{API}/clouds/{row.id}/sync", headers=frag.admin.headers).json()["ok"]
-    refused = client.post(
-        f"{API}/rebalance/{plan['id']}/approve", json={}, headers=frag.admin.headers
-    )
+    refused = client.post(f"{API}/plans/{plan['id']}/approve", json={}, headers=frag.admin.headers)
     assert refused.status_code == 409
     assert f"source host {source} is gone" in refused.json()["error"]
     assert get(client, frag, plan["id"])["status"] == "proposed"  # nothing was decided
@@ -213,9 +211,7 @@ def test_a_stale_plan_is_refused_with_what_changed(
         memory_mb=1024,
         disk_gb=10,
     )
-    refused = client.post(
-        f"{API}/rebalance/{plan['id']}/approve", json={}, headers=frag.admin.headers
-    )
+    refused = client.post(f"{API}/plans/{plan['id']}/approve", json={}, headers=frag.admin.headers)
     assert refused.status_code == 409
     error = refused.json()["error"]
     assert "stale" in error and move["to_host"] in error and "vcpus" in error
@@ -233,7 +229,7 @@ def test_a_replacement_the_cloud_does_not_list_active_never_costs_the_old_replic
     # failed right after): the new replica is not running there, whatever provision said.
     lost = {"settings": {"faults": {"hosts_missing": [move["to_host"]]}}}
     client.patch(f"{API}/clouds/{cloud.id}", json=lost, headers=frag.admin.headers)
-    client.post(f"{API}/rebalance/{plan['id']}/approve", json={}, headers=frag.admin.headers)
+    client.post(f"{API}/plans/{plan['id']}/approve", json={}, headers=frag.admin.headers)
     partial = get(client, frag, plan["id"])
     assert partial["status"] == "partial"
     waiting = [m for m in partial["moves"] if m["to_host"] == move["to_host"]]
@@ -254,7 +250,7 @@ def test_a_replacement_the_cloud_does_not_list_active_never_costs_the_old_replic
     client.patch(
         f"{API}/clouds/{cloud.id}", json={"settings": {"faults": None}}, headers=frag.admin.headers
     )
-    retried = client.post(f"{API}/rebalance/{plan['id']}/retry", headers=frag.admin.headers)
+    retried = client.post(f"{API}/plans/{plan['id']}/retry", headers=frag.admin.headers)
     assert retried.status_code == 200, retried.text
     final = get(client, frag, plan["id"])
     assert final["status"] == "applied"
