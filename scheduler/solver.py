@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from scheduler import cpsat, greedy, lns, repair
-from scheduler.bound import lp_bounds
+from scheduler.bound import LP_MAX_PAIRS, lp_bounds
 from scheduler.consolidate import consolidate
 from scheduler.evaluate import InvalidPlan, Placement, at_bound, lower_bound, result_for
 from scheduler.explain import binding, prechecks
@@ -95,19 +95,11 @@ def solve(
         max_vars=max_vars,
     )
     full = cpsat.full_candidates(index)
-    too_big = sum(len(hosts) for hosts in full.values()) > options.max_vars
-    if not too_big:
-        lp = lp_bounds(index, full, seconds=min(LP_SECONDS, time_limit * 0.15))
-        if lp is not None:
-            update: dict[str, object] = {"method": "lp"}
-            if lp.weighted is not None:
-                update["weighted"] = round(lp.weighted, 6)
-            if lp.hosts > bound.hosts_used:
-                update["hosts_used"] = lp.hosts
-            bound = bound.model_copy(update=update)
-            if baseline is not None:
-                _with_objective_bound(baseline, bound)
-        options = replace(options, min_hosts=bound.hosts_used)
+    pairs = sum(len(hosts) for hosts in full.values())
+    too_big = pairs > options.max_vars
+    options = replace(options, min_hosts=bound.hosts_used)
+    # Time kept for the LP bound, which runs only if CP-SAT does not prove optimality.
+    lp_reserve = min(LP_SECONDS, time_limit * 0.15) if pairs <= LP_MAX_PAIRS else 0.0
     if too_big and baseline is None:
         # Too large for one model and no complete plan to improve: building the model
         # alone would overrun the time limit. Say what could not be placed.
@@ -130,8 +122,10 @@ def solve(
         improved.notes = notes + improved.notes
         return _finish(index, improved, start)
     # What is left, less a margin to validate and report: the whole solve keeps its limit.
-    left = time_limit - (time.perf_counter() - start) - REPORT_MARGIN
+    left = time_limit - (time.perf_counter() - start) - REPORT_MARGIN - lp_reserve
     outcome = cpsat.solve(index, hint, replace(options, time_limit=max(0.1, left)), (full, False))
+    if lp_reserve and outcome.status != "optimal":
+        bound = _with_lp(index, full, bound, lp_reserve)
     notes += outcome.notes
     notes.append(f"CP-SAT: {outcome.variables:,} placement variables, status {outcome.status}")
     result: PlanResult | None = None
@@ -157,9 +151,9 @@ def solve(
                 "method": bound.method + "+cp-sat",
             }
         )
-        for candidate in (result, baseline):
-            if candidate is not None:
-                _with_objective_bound(candidate, bound)
+    for candidate in (result, baseline):
+        if candidate is not None:
+            _with_objective_bound(candidate, bound)
     if (
         result is not None
         and baseline is not None
@@ -217,6 +211,19 @@ def _greedy(index: Index, start: float, time_limit: float) -> tuple[Placement, l
         if len(left) < len(unplaced):
             placement, unplaced = again, left
     return placement, unplaced, len(first)
+
+
+def _with_lp(index: Index, full: dict[int, list[int]], bound: Bound, seconds: float) -> Bound:
+    """The bound with the LP relaxation's figures where they are stronger."""
+    lp = lp_bounds(index, full, seconds=seconds)
+    if lp is None:
+        return bound
+    update: dict[str, object] = {"method": "lp"}
+    if lp.weighted is not None:
+        update["weighted"] = round(lp.weighted, 6)
+    if lp.hosts > bound.hosts_used:
+        update["hosts_used"] = lp.hosts
+    return bound.model_copy(update=update)
 
 
 def _rebound(result: PlanResult, bound: Bound) -> PlanResult:
