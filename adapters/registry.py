@@ -7,10 +7,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.base import Adapter
+from adapters.kubernetes import KubernetesAdapter
+from adapters.libcloud import LibcloudAdapter
+from adapters.openstack import OpenStackAdapter
 from adapters.simulator import SimulatorAdapter
 
 REGISTRY: dict[str, type[Adapter]] = {
     SimulatorAdapter.kind: SimulatorAdapter,
+    KubernetesAdapter.kind: KubernetesAdapter,
+    LibcloudAdapter.kind: LibcloudAdapter,
+    OpenStackAdapter.kind: OpenStackAdapter,
 }
 
 

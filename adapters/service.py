@@ -7,14 +7,16 @@ credentials, validates settings against the adapter's models and hands the adapt
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from adapters.base import Adapter, CheckResult
+from adapters.base import Adapter, Capability, CheckResult
 from adapters.registry import AdapterConfigError, build_adapter
-from adapters.timeouts import call_with_timeout
+from adapters.timeouts import AdapterTimeout, call_with_timeout
 from inventory import audit
 from inventory.access import Viewer
 from inventory.crypto import SecretBox, SecretBoxError
@@ -22,6 +24,8 @@ from inventory.errors import Conflict, Invalid, NotFound
 from inventory.models import Cloud, CloudCreate, CloudStatus, CloudUpdate, Role
 from inventory.sync import SyncOutcome, sync_cloud
 from inventory.types import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def adapter_for(cloud: Cloud, box: SecretBox) -> Adapter:
@@ -31,18 +35,113 @@ def adapter_for(cloud: Cloud, box: SecretBox) -> Adapter:
     return build_adapter(cloud.kind, cloud.settings, credentials)
 
 
-def _validated(kind: str, settings: dict[str, Any], credentials: dict[str, Any] | None) -> None:
+def _validated(kind: str, settings: dict[str, Any], credentials: dict[str, Any] | None) -> Adapter:
     try:
-        build_adapter(kind, settings, credentials)
+        return build_adapter(kind, settings, credentials)
     except AdapterConfigError as exc:
         raise Invalid(str(exc), field=exc.field) from None
 
 
+def _require_free_name(session: Session, name: str) -> None:
+    if session.execute(sa.select(col(Cloud.id)).where(col(Cloud.name) == name)).first():
+        raise Conflict(f"cloud name {name!r} is taken", field="name")
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A cloud just registered, with what its check() said before it was saved."""
+
+    cloud: Cloud
+    checks: list[CheckResult]  # empty when the check was skipped
+    warnings: list[str]
+
+
+def register_checked(
+    session: Session,
+    viewer: Viewer,
+    data: CloudCreate,
+    box: SecretBox,
+    *,
+    skip_check: bool = False,
+    timeout: float = 60.0,
+) -> Registration:
+    """Register a cloud only once it has answered: the console and the CLI come through here.
+
+    Settings and credentials are validated, then the adapter's check() runs before anything
+    is saved. If listing fails, nothing is saved and the error names the cloud and the
+    cause: an inventory that cannot be read is no cloud to schedule on. If only provisioning
+    fails (read-only credentials, a missing image), the cloud is saved with a warning, since
+    its inventory is still worth having. `skip_check` registers a cloud that is down right
+    now (a maintenance window, a network not yet opened); the audit event says so.
+    """
+    viewer.require(Role.admin)
+    adapter = _validated(data.kind, data.settings, data.credentials)
+    _require_free_name(session, data.name)  # before asking the cloud anything
+    if skip_check:
+        _close(adapter)
+        log.warning("cloud %r registered by %s without a check", data.name, viewer.username)
+        cloud = _save(session, viewer, data, box, check_note="check skipped at registration")
+        warning = (
+            f"cloud {data.name!r} was registered without a check; "
+            "sync it once it answers (a failing sync marks it degraded)"
+        )
+        return Registration(cloud, [], [warning])
+    results = _run_check(adapter, data.name, timeout)
+    listed = next((r for r in results if r.capability == Capability.list), None)
+    if listed is None or not listed.ok:
+        cause = listed.detail if listed else "its check() reported nothing for list"
+        log.warning("cloud %r not registered: its list check failed: %s", data.name, cause)
+        raise Invalid(
+            f"cloud {data.name!r} was not registered: its list check failed: {cause}. "
+            "Fix the settings or credentials, or register it with the check skipped if it "
+            "is down for now (API ?skip_check=true, CLI --no-check; audited)"
+        )
+    warnings = [
+        f"cloud {data.name!r}: its {r.capability.value} check failed: {r.detail}; it is "
+        f"registered and can be synced, but cannot {r.capability.value} until this is fixed"
+        for r in results
+        if not r.ok
+    ]
+    for warning in warnings:
+        log.warning("%s", warning)
+    note = "; ".join(
+        f"{r.capability.value}: " + ("ok" if r.ok else f"failed ({r.detail})") for r in results
+    )
+    cloud = _save(session, viewer, data, box, check_note=f"check at registration: {note}")
+    return Registration(cloud, results, warnings)
+
+
+def _run_check(adapter: Adapter, name: str, timeout: float) -> list[CheckResult]:
+    """check() within a time limit; a hang or a raise counts as every capability failing."""
+    try:
+        results = call_with_timeout(adapter.check, timeout, f"cloud {name!r} check")
+    except AdapterTimeout as exc:
+        return [CheckResult(cap, False, str(exc)) for cap in Capability]
+    except Exception as exc:  # check() should report, not raise; either way nothing works
+        reason = f"check raised {type(exc).__name__}: {exc}"
+        return [CheckResult(cap, False, reason) for cap in Capability]
+    _close(adapter)  # not after a time-out: the hung call may still be using it
+    return results
+
+
+def _close(adapter: Adapter) -> None:
+    close = getattr(adapter, "close", None)  # the real adapters hold connection pools
+    if callable(close):
+        close()
+
+
 def register_cloud(session: Session, viewer: Viewer, data: CloudCreate, box: SecretBox) -> Cloud:
+    """Save a cloud after validating its settings, without asking the cloud anything (seeding,
+    tests, benchmarks); register_checked() is the way in for admins."""
     viewer.require(Role.admin)
     _validated(data.kind, data.settings, data.credentials)
-    if session.execute(sa.select(col(Cloud.id)).where(col(Cloud.name) == data.name)).first():
-        raise Conflict(f"cloud name {data.name!r} is taken", field="name")
+    _require_free_name(session, data.name)
+    return _save(session, viewer, data, box, check_note=None)
+
+
+def _save(
+    session: Session, viewer: Viewer, data: CloudCreate, box: SecretBox, *, check_note: str | None
+) -> Cloud:
     cloud = Cloud(
         name=data.name,
         kind=data.kind,
@@ -62,6 +161,7 @@ def register_cloud(session: Session, viewer: Viewer, data: CloudCreate, box: Sec
         target_type="cloud",
         target_id=cloud.id,
         after={**audit.state_of(cloud), "has_credentials": data.credentials is not None},
+        detail=check_note,
     )
     return cloud
 

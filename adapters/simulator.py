@@ -94,13 +94,13 @@ class SimulatorAdapter(Adapter):
         return f"{c.profile}:{c.seed}:{c.region}"
 
     def discover(self) -> Snapshot:
-        self._fail_if_unreachable()
+        self._fail_if_unreachable("discover")
         snapshot = generate_estate(self.config)
         made = list(self._made.get(self._identity, {}).values())
         return _with_provisioned(snapshot, made) if made else snapshot
 
     def provision(self, request: ProvisionRequest) -> ProvisionResult:
-        self._fail_if_unreachable()
+        self._fail_if_unreachable(f"provision {request.name}")
         external_id = f"sim-made-{request.idempotency_key}"
         with self._lock:
             made = self._made.setdefault(self._identity, {})
@@ -109,7 +109,7 @@ class SimulatorAdapter(Adapter):
         return ProvisionResult(external_id=external_id, host=request.host, created=created)
 
     def deprovision(self, external_id: str) -> bool:
-        self._fail_if_unreachable()
+        self._fail_if_unreachable(f"deprovision {external_id}")
         with self._lock:
             return self._made.get(self._identity, {}).pop(external_id, None) is not None
 
@@ -119,9 +119,12 @@ class SimulatorAdapter(Adapter):
             return [CheckResult(cap, False, reason) for cap in Capability]
         return [CheckResult(cap, True, "simulated: always available") for cap in Capability]
 
-    def _fail_if_unreachable(self) -> None:
+    def _fail_if_unreachable(self, operation: str) -> None:
         if self.config.faults.unreachable:
-            raise AdapterError(f"simulated fault: {self.config.region} API unreachable")
+            raise AdapterError(
+                f"simulator {self.config.region}: {operation} failed: "
+                "simulated fault: API unreachable"
+            )
 
 
 def generate_estate(config: SimulatorSettings) -> Snapshot:

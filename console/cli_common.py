@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlmodel import Session
 
@@ -28,7 +29,9 @@ def actor() -> Viewer:
 
 
 def fail(message: str, field: str | None = None) -> NoReturn:
-    err.print(f"[red]error:[/red] {field + ': ' if field else ''}{message}")
+    # Escaped: a cloud's answer may contain [brackets] that Rich would take for markup.
+    text = escape(f"{field + ': ' if field else ''}{message}")
+    err.print(f"[red]error:[/red] {text}")
     raise typer.Exit(2)
 
 

@@ -60,7 +60,10 @@ def test_cloud_add_rejects_bad_setting_naming_the_field(cli_env: str) -> None:
 def test_sync_of_failing_cloud_exits_nonzero_and_degrades(cli_env: str) -> None:
     faults = json.dumps({"unreachable": True})
     add = ("cloud", "add", "down", "--kind", "simulator", "--vendor", "V", "--region", "r")
-    _run(*add, "--setting", f"faults={faults}")
+    code, out = _run(*add, "--setting", f"faults={faults}")
+    assert code == 2 and "'down' was not registered" in out and "unreachable" in out
+    code, out = _run(*add, "--setting", f"faults={faults}", "--no-check")  # down for now
+    assert code == 0 and "without a check" in out, out
     code, out = _run("sync", "--cloud", "down")
     assert code == 1 and "degraded" in out
     engine = make_engine(cli_env)

@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
+from sqlmodel import Field
 
 from adapters import service as clouds
+from adapters.base import CheckResult
 from console.deps import AdminDep, BoxDep, Id, PageDep, SessionDep, SettingsDep, StaffDep, ViewerDep
 from inventory.estate import (
     EstateFilter,
@@ -70,13 +72,57 @@ def clouds_get(cloud_id: Id, session: SessionDep, viewer: ViewerDep) -> CloudPub
     return cloud_public(get_cloud(session, cloud_id), viewer)
 
 
-@router.post("/clouds", response_model=CloudPublic, status_code=201, summary="Register a cloud")
+class CheckOut(BaseModel):
+    capability: str
+    ok: bool
+    detail: str
+
+
+def _check_out(result: CheckResult) -> CheckOut:
+    return CheckOut(capability=result.capability.value, ok=result.ok, detail=result.detail)
+
+
+class CloudRegistered(CloudPublic):
+    checks: list[CheckOut] = Field(description="What check() said before saving; [] if skipped")
+    warnings: list[str] = Field(description="e.g. provisioning does not work yet, and why")
+
+
+@router.post(
+    "/clouds",
+    response_model=CloudRegistered,
+    status_code=201,
+    summary="Register a cloud once its check() can list it",
+    description=(
+        "Validates settings and credentials, then runs the adapter's check() before saving. "
+        "If listing fails the cloud is not saved (422 naming the cloud and the cause); if only "
+        "provisioning fails it is saved and `warnings` says why."
+    ),
+)
 def clouds_create(
-    body: CloudCreate, session: SessionDep, viewer: AdminDep, box: BoxDep
-) -> CloudPublic:
-    cloud = clouds.register_cloud(session, viewer, body, box)
+    body: CloudCreate,
+    session: SessionDep,
+    viewer: AdminDep,
+    box: BoxDep,
+    settings: SettingsDep,
+    skip_check: Annotated[
+        bool,
+        Query(description="Save without running check(), for a cloud that is down now (audited)"),
+    ] = False,
+) -> CloudRegistered:
+    done = clouds.register_checked(
+        session,
+        viewer,
+        body,
+        box,
+        skip_check=skip_check,
+        timeout=settings.adapter_timeout_seconds,
+    )
     session.commit()
-    return cloud_public(cloud, viewer)
+    return CloudRegistered(
+        **cloud_public(done.cloud, viewer).model_dump(),
+        checks=[_check_out(r) for r in done.checks],
+        warnings=done.warnings,
+    )
 
 
 @router.patch(
@@ -129,22 +175,13 @@ def clouds_sync(
     )
 
 
-class CheckOut(BaseModel):
-    capability: str
-    ok: bool
-    detail: str
-
-
 @router.get(
     "/clouds/{cloud_id}/check", response_model=list[CheckOut], summary="Per-capability connectivity"
 )
 def clouds_check(
     cloud_id: Id, session: SessionDep, viewer: StaffDep, box: BoxDep
 ) -> list[CheckOut]:
-    return [
-        CheckOut(capability=r.capability.value, ok=r.ok, detail=r.detail)
-        for r in clouds.check(session, viewer, cloud_id, box)
-    ]
+    return [_check_out(r) for r in clouds.check(session, viewer, cloud_id, box)]
 
 
 @router.get("/zones", response_model=Page[ZonePublic], summary="Zones (failure domains)")
