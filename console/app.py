@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -14,12 +17,17 @@ from sqlalchemy.engine import Engine
 from console import errors, metrics
 from console.routes import (
     admin,
+    alert_config,
+    alerts,
     auth,
     departments,
     estate,
     health,
+    notifications,
+    oncall,
     rebalance,
     requests,
+    sla,
     workloads,
 )
 from inventory.crypto import SecretBox
@@ -39,12 +47,40 @@ Errors answer `{"error": "..."}`.
 """
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    *,
+    alert_loop: bool = False,
+    demo: bool = False,
+) -> FastAPI:
+    """`alert_loop`: this process contends for the alert-loop lease while it serves
+    (`yunheng serve` and `yunheng demo` ask for it; tests build apps without it).
+    `demo`: the loop also injects simulated faults (console.demo)."""
     settings = settings or get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     engine = engine or engine_from_settings(settings)
+    run_loop = alert_loop and settings.alert_loop
+    box = SecretBox.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = None
+        if run_loop:
+            from alerts.loop import AlertLoop, demo_jobs
+
+            jobs = demo_jobs(engine, box, settings) if demo else None
+            loop = AlertLoop(engine, box, settings, extra_jobs=jobs)
+            loop.start()
+        app.state.alert_loop = loop
+        try:
+            yield
+        finally:
+            if loop is not None:
+                await asyncio.to_thread(loop.stop)
+
     # Swagger UI's assets come from the fastapi-offline package: no CDN on an offline intranet.
     app = FastAPIOffline(
         title="Yunheng 云衡 API",
@@ -52,16 +88,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description=DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.box = SecretBox.from_settings(settings)
+    app.state.box = box
+    app.state.alert_loop = None
     errors.install(app)
     metrics.install(app, engine)
 
     api = APIRouter(prefix=metrics.API_PREFIX)
     for module in (auth, estate, workloads, departments, requests, rebalance, admin):
         api.include_router(module.router)
+    api.include_router(oncall.router)
+    api.include_router(notifications.router)
+    api.include_router(alerts.router)
+    api.include_router(alert_config.router)
+    api.include_router(sla.router)
     app.include_router(health.router)
     app.include_router(api)
 

@@ -9,18 +9,24 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlmodel import col
 
 from adapters import service as clouds
 from adapters.registry import REGISTRY
+from console.cli_alerts import alerts_app, incidents_app
+from console.cli_channels import channel_app
 from console.cli_common import actor as _actor
 from console.cli_common import box as _box
+from console.cli_common import err, out
 from console.cli_common import fail as _fail
-from console.cli_common import out
 from console.cli_common import progress as _progress
 from console.cli_common import session as _session
+from console.cli_oncall import oncall_app
 from console.cli_plan import plan_app, request_app
+from console.cli_rules import rules_app
+from console.cli_sla import sla_app
 from inventory import accounts, migrate
 from inventory.db import engine_from_settings, session_scope
 from inventory.models import Cloud, CloudCreate, Department, Role, User, UserCreate
@@ -40,6 +46,12 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(plan_app, name="plan")
 app.add_typer(request_app, name="request")
+app.add_typer(oncall_app, name="oncall")
+app.add_typer(channel_app, name="channel")
+app.add_typer(rules_app, name="rules")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(sla_app, name="sla")
 
 
 @db_app.command("upgrade")
@@ -89,8 +101,17 @@ def cloud_add(
             exists=True, dir_okay=False, help="JSON file of credentials; stored encrypted"
         ),
     ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Run the cloud's check() first (default); --no-check saves a cloud that is "
+            "down now, unchecked (audited)",
+        ),
+    ] = True,
 ) -> None:
-    """Register a cloud. Credentials are read from a file, never from the command line."""
+    """Register a cloud once its check() can list it (a cloud that only cannot provision is
+    saved with a warning). Credentials are read from a file, never from the command line."""
     credentials = None
     if credentials_file is not None:
         try:
@@ -110,10 +131,28 @@ def cloud_add(
     except ValueError as exc:
         _fail(str(exc).splitlines()[1] if "\n" in str(exc) else str(exc))
     with _session() as session:
-        cloud = clouds.register_cloud(session, _actor(), data, _box())
+        done = clouds.register_checked(
+            session,
+            _actor(),
+            data,
+            _box(),
+            skip_check=not check,
+            timeout=get_settings().adapter_timeout_seconds,
+        )
+        cloud = done.cloud
+        for result in done.checks:
+            out.print(
+                f"check {result.capability.value}: {'ok' if result.ok else 'FAILED'}: "
+                f"{result.detail}",
+                soft_wrap=True,
+                markup=False,
+            )
+        for warning in done.warnings:
+            err.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
         out.print(
             f"registered cloud {cloud.id}: {cloud.name} ({cloud.kind}); "
-            f"run `yunheng sync --cloud {cloud.id}`"
+            f"run `yunheng sync --cloud {cloud.id}`",
+            markup=False,
         )
 
 
@@ -253,14 +292,18 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default YUNHENG_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default YUNHENG_PORT)")] = None,
 ) -> None:
-    """Serve the console and API."""
+    """Serve the console and API, and run the alert loop (unless YUNHENG_ALERT_LOOP=false)."""
+    _serve(host, port, demo=False)
+
+
+def _serve(host: str | None, port: int | None, *, demo: bool) -> None:
     import uvicorn
 
     from console.app import create_app
 
     settings = get_settings()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, alert_loop=True, demo=demo),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
@@ -309,7 +352,11 @@ def demo(
         "The estate is simulated (names start with 'sim-'). Passwords are new on every `make demo`."
     )
     if serve_after:
-        serve(host, port)
+        out.print(
+            f"Alerting: a simulated fault every {settings.demo_fault_minutes:g} minutes; the "
+            "oncall user's inbox gets the page (GET /api/v1/inbox)."
+        )
+        _serve(host, port, demo=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,12 +20,19 @@ from inventory import accounts, departments
 from inventory.access import Viewer
 from inventory.crypto import SecretBox
 from inventory.models import (
+    AlertRoute,
+    ChannelKind,
     Cloud,
     CloudCreate,
     Department,
     DepartmentCreate,
+    EscalationPolicy,
+    InhibitRule,
+    NotificationChannel,
     Resource,
     Role,
+    Rotation,
+    RotationLayer,
     User,
     UserCreate,
     UserUpdate,
@@ -182,4 +190,90 @@ def seed(
                 session, viewer, user.id or 0, UserUpdate(password=password, is_active=True)
             )
         logins.append(Login(username, password, role, dept))
+    step("alerting: on-call rotation, inbox, escalation, route")
+    seed_alerting(session)
     return logins
+
+
+DEMO_INBOX = "值班收件箱 On-call inbox"
+DEMO_ROTATION = "演示值班 Demo on-call"
+DEMO_ROUTE = "demo"
+DEMO_INHIBIT = "demo: a degraded zone inhibits its hosts' HostDown alerts"
+
+
+def _named(session: Session, model: Any, name: str) -> Any:
+    return session.execute(sa.select(model).where(model.name == name)).scalar()
+
+
+def seed_alerting(session: Session) -> None:
+    """What the demo's alerting needs, made once: the `oncall` user on call around the clock
+    with an in-console inbox; unacknowledged incidents page it again after a minute and the
+    admin after two more; a degraded zone inhibits its hosts' alerts."""
+    users = {
+        u.username: u
+        for u in session.execute(
+            sa.select(User).where(col(User.username).in_(["oncall", "admin"]))
+        ).scalars()
+    }
+    oncall, admin = users["oncall"], users["admin"]
+    inbox = _named(session, NotificationChannel, DEMO_INBOX)
+    if inbox is None:
+        inbox = NotificationChannel(
+            name=DEMO_INBOX, kind=ChannelKind.inbox, settings={"users": ["oncall"]}
+        )
+        session.add(inbox)
+    rotation = _named(session, Rotation, DEMO_ROTATION)
+    if rotation is None:
+        rotation = Rotation(name=DEMO_ROTATION)
+        session.add(rotation)
+        session.flush()
+        session.add(
+            RotationLayer(
+                rotation_id=rotation.id or 0,
+                name="primary",
+                member_ids=[oncall.id],
+                shift_hours=24,
+                handoff_time="09:00",
+                starts_at=datetime(2026, 1, 1, 1, 0, tzinfo=UTC),  # 09:00 in Shanghai
+            )
+        )
+    session.flush()
+    policy = _named(session, EscalationPolicy, "default")
+    if policy is None:
+        policy = EscalationPolicy(
+            name="default",
+            description="demo: the on-call again after 1 minute, then the admin",
+            steps=[
+                {"wait_minutes": 1, "targets": [{"type": "rotation", "id": rotation.id}]},
+                {"wait_minutes": 2, "targets": [{"type": "user", "id": admin.id}]},
+            ],
+        )
+        session.add(policy)
+        session.flush()
+    if _named(session, AlertRoute, DEMO_ROUTE) is None:
+        session.add(
+            AlertRoute(
+                name=DEMO_ROUTE,
+                position=1000,
+                group_by=["alertname", "cloud"],
+                group_wait_seconds=10,
+                group_interval_seconds=60,
+                repeat_interval_seconds=3600,
+                escalation_policy_id=policy.id,
+                channel_ids=[inbox.id],
+            )
+        )
+    inhibits = session.execute(
+        sa.select(InhibitRule).where(col(InhibitRule.comment) == DEMO_INHIBIT)
+    ).first()
+    if inhibits is None:
+        session.add(
+            InhibitRule(
+                source_matchers=[{"name": "alertname", "op": "=", "value": "ZoneDegraded"}],
+                target_matchers=[{"name": "alertname", "op": "=", "value": "HostDown"}],
+                equal=["cloud", "zone"],
+                comment=DEMO_INHIBIT,
+                created_by="demo",
+            )
+        )
+    session.flush()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,7 +40,83 @@ class Settings(BaseSettings):
     placement_time_limit_seconds: float = Field(
         default=5.0, gt=0, le=600, description="CP-SAT time limit for a request's plan"
     )
+    severity_ack_minutes: dict[str, int] = Field(
+        default_factory=dict,
+        description='Response targets overriding the defaults, e.g. {"P1": 3}: acknowledge '
+        "a P1 within 3 minutes (defaults P1 5, P2 15, P3 60, P4 240).",
+    )
+    default_escalation_policy: str = Field(
+        default="default",
+        max_length=120,
+        description="The escalation policy (by name) of incidents whose route names none.",
+    )
+    prometheus_url: str = Field(
+        default="",
+        description="Prometheus to evaluate rule files against; empty: built-in rules only.",
+    )
+    rule_files: str = Field(
+        default="",
+        description="Prometheus alerting-rule files, comma-separated; globs allowed.",
+    )
+    alert_interval_seconds: float = Field(
+        default=30.0, ge=0.2, le=3600, description="How often the alert loop evaluates."
+    )
+    alert_loop: bool = Field(
+        default=True,
+        description="`yunheng serve` contends for the alert-loop lease (false: never runs it).",
+    )
+    alert_blind_for_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long Prometheus must be unanswering before MonitoringBlind fires.",
+    )
+    alert_recovery_grace_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="After Prometheus answers again, how long before absent alerts resolve "
+        "(its first scrapes may not have happened yet).",
+    )
+    alert_query_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    alert_sync_stale_minutes: int = Field(
+        default=60, ge=1, description="A cloud not synced for this long raises InventorySyncStale."
+    )
+    demo_fault_minutes: float = Field(
+        default=3.0, gt=0, description="`yunheng demo`: a simulated fault every N minutes."
+    )
+    notify_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Tries per notification before it is marked failed."
+    )
+    notify_backoff_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Wait before the 2nd try; doubles each time."
+    )
+    notify_backoff_max_seconds: float = Field(
+        default=900.0, gt=0, le=86400, description="The longest wait between two tries."
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Per request to a webhook, robot or SMTP server."
+    )
+    notify_workers: int = Field(
+        default=4, ge=1, le=64, description="Notifications sent at once (threads)."
+    )
+    notify_language: Literal["zh-CN", "en"] = Field(
+        default="zh-CN", description="Language of notifications; a channel may set its own."
+    )
+    console_url: str = Field(
+        default="",
+        max_length=500,
+        description="The console's address as on-call staff reach it, for links in messages.",
+    )
     log_level: str = "INFO"
+
+    @field_validator("severity_ack_minutes")
+    @classmethod
+    def _ack_minutes(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, minutes in value.items():
+            if key not in ("P1", "P2", "P3", "P4"):
+                raise ValueError(f"severity_ack_minutes: unknown severity {key!r} (P1-P4)")
+            if not 1 <= minutes <= 7 * 24 * 60:
+                raise ValueError(f"severity_ack_minutes.{key}: 1 to 10080 minutes")
+        return value
 
     @property
     def effective_database_url(self) -> str:

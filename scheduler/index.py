@@ -6,31 +6,27 @@ integer indices, not on ids and pydantic objects.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from scheduler.problem import Problem, Service, Vector
+from sla.availability import required_weight, weights_meet
+from sla.availability import zone_weight as zone_weight  # re-exported for explain
 
 # Zone weights -log(1 - a) as integers for CP-SAT. Weights and the requirement are both
 # floored, so a zone exactly at the target meets it; the validator has the final word.
 SLA_SCALE = 1_000_000_000
 
 
-def zone_weight(availability: float) -> float:
-    """A zone's contribution to the SLA sum: -log(1 - a)."""
-    return -math.log1p(-availability)
-
-
-def required_weight(target: float) -> float:
-    return -math.log1p(-target)
+# zone_weight / required_weight come from sla.availability, so the plan's predicted
+# availability and the SLA report's measured one share one formula.
 
 
 def meets(weight: float, required: float) -> bool:
     """SLA reached, with the validator's relative tolerance for floating-point sums."""
-    return weight >= required * (1 - 1e-12)
+    return weights_meet(weight, required)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from scheduler.plan import Assignment, ServiceReport
 from scheduler.problem import RESOURCES, Cloud, Host, Problem, Service, Zone
+from sla.availability import replicas_across_zones, required_weight, weights_meet, zone_weight
 
 # Relative tolerance on the SLA comparison (in -log(1 - availability) space): absorbs float
 # rounding only; any real shortfall is orders of magnitude larger.
@@ -31,13 +32,10 @@ _MAX_NAMES = 5
 def predicted_availability(zone_availabilities: Iterable[float]) -> float:
     """1 - prod(1 - a) over the zones a service uses: up while at least one zone is up.
 
-    Zones fail independently. Computed as -expm1(sum(log1p(-a))) to keep the small
-    unavailability exact; no zones at all is 0.0.
+    Zones fail independently. The formula is sla.availability's, the one SLA reports measure
+    against; no zones at all is 0.0.
     """
-    logs = [math.log1p(-a) for a in zone_availabilities]
-    if not logs:
-        return 0.0
-    return max(0.0, -math.expm1(math.fsum(logs)))
+    return replicas_across_zones(zone_availabilities)
 
 
 def meets_sla(target: float | None, zone_availabilities: Iterable[float]) -> bool:
@@ -45,9 +43,8 @@ def meets_sla(target: float | None, zone_availabilities: Iterable[float]) -> boo
     a relative tolerance of SLA_REL_TOL. No target is always met."""
     if target is None:
         return True
-    have = math.fsum(-math.log1p(-a) for a in zone_availabilities)
-    need = -math.log1p(-target)
-    return have >= need * (1.0 - SLA_REL_TOL)
+    have = math.fsum(zone_weight(a) for a in zone_availabilities)
+    return weights_meet(have, required_weight(target), SLA_REL_TOL)
 
 
 @dataclass

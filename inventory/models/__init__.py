@@ -30,6 +30,13 @@ from inventory.models.auth import (
     UserPublic,
     UserUpdate,
 )
+from inventory.models.contracts import (
+    CreditTier,
+    VendorContract,
+    VendorContractCreate,
+    VendorContractPublic,
+    VendorContractUpdate,
+)
 from inventory.models.enums import CloudStatus, HostState, ItemState, Resource, Role
 from inventory.models.estate import (
     Cloud,
@@ -92,6 +99,7 @@ __all__ = [
     "CloudPublic",
     "CloudStatus",
     "CloudUpdate",
+    "CreditTier",
     "Decision",
     "Delivery",
     "DeliveryStatus",
@@ -134,6 +142,10 @@ __all__ = [
     "UserCreate",
     "UserPublic",
     "UserUpdate",
+    "VendorContract",
+    "VendorContractCreate",
+    "VendorContractPublic",
+    "VendorContractUpdate",
     "Workload",
     "WorkloadPublic",
     "Zone",

@@ -67,6 +67,10 @@ class Alert(SQLModel, table=True):
     # sha256 of the sorted label set (alertname included): one row per series, ever.
     fingerprint: str = Field(max_length=64, unique=True)
     source: AlertSource = Field(sa_type=str_enum(AlertSource), index=True)
+    # The rule group or sender it came from ("rule:<file>:<group>", "builtin:estate",
+    # "alertmanager", ...): an alert absent from a complete round of its own source resolves,
+    # while other sources' rounds leave it alone (migration 0005).
+    source_key: str = Field(default="", max_length=200, index=True)
     name: str = Field(max_length=200, index=True)  # alertname
     labels: dict[str, str] = Field(default_factory=dict, sa_type=JSONType)
     annotations: dict[str, str] = Field(default_factory=dict, sa_type=JSONType)
@@ -79,12 +83,16 @@ class Alert(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     keep_firing_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The rule's keep_firing_for, kept so a round without the alert knows how long to hold it.
+    keep_firing_for_seconds: float = 0
     # Why it is not notified now (silence id, maintenance window, inhibiting alert), or None.
     suppressed_by: str | None = Field(default=None, max_length=200)
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     acked_by: str | None = Field(default=None, max_length=64)
     acked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     cloud_id: int | None = Field(default=None, foreign_key="cloud.id", index=True)
+    # From a `department` label (code or id): department users see only their own.
+    department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
