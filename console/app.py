@@ -61,6 +61,9 @@ def create_app(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # APScheduler logs every job run at INFO (the lease heartbeat is several a minute): only
+    # its warnings and errors (missed runs, a job that raised) are worth an operator's log.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
     engine = engine or engine_from_settings(settings)
     run_loop = alert_loop and settings.alert_loop
     box = SecretBox.from_settings(settings)
