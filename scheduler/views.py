@@ -43,7 +43,7 @@ def list_requests(
         ).scalars()
     )
     return Page(
-        items=[request_public(session, r) for r in rows],
+        items=requests_public(session, rows),
         total=count(session, query),
         limit=page.limit,
         offset=page.offset,
@@ -75,44 +75,50 @@ def get_plan(session: Session, viewer: Viewer, plan_id: int) -> PlanPublic:
 
 
 def request_public(session: Session, request: ResourceRequest) -> RequestPublic:
-    department = session.get(Department, request.department_id)
-    user = session.get(User, request.requested_by)
-    plans = session.execute(
-        sa.select(Plan).where(col(Plan.request_id) == request.id).order_by(col(Plan.id).desc())
-    ).scalars()
-    return RequestPublic.model_validate(
-        {
-            **{k: getattr(request, k) for k in RequestPublic.model_fields if hasattr(request, k)},
-            "department": department.code if department else "?",
-            "requested_by": user.username if user else "?",
-            "plans": [plan_public(session, p) for p in plans],
-        }
-    )
+    return requests_public(session, [request])[0]
+
+
+def requests_public(session: Session, requests: list[ResourceRequest]) -> list[RequestPublic]:
+    """Public views of many requests in four queries, whatever their number (one per
+    request and plan would be some 200 for a page of 50)."""
+    if not requests:
+        return []
+    departments = _by_id(session, Department, {r.department_id for r in requests})
+    users = _by_id(session, User, {r.requested_by for r in requests})
+    plans: dict[int, list[Plan]] = {}
+    for plan in session.execute(
+        sa.select(Plan)
+        .where(col(Plan.request_id).in_([r.id for r in requests]))
+        .order_by(col(Plan.id).desc())
+    ).scalars():
+        plans.setdefault(plan.request_id or 0, []).append(plan)
+    allocations = _allocations(session, [p.id or 0 for ps in plans.values() for p in ps])
+    out = []
+    for request in requests:
+        department = departments.get(request.department_id)
+        user = users.get(request.requested_by)
+        fields = {k: getattr(request, k) for k in RequestPublic.model_fields if hasattr(request, k)}
+        out.append(
+            RequestPublic.model_validate(
+                {
+                    **fields,
+                    "department": department.code if isinstance(department, Department) else "?",
+                    "requested_by": user.username if isinstance(user, User) else "?",
+                    "plans": [
+                        _plan_public(session, p, allocations.get(p.id or 0, []))
+                        for p in plans.get(request.id or 0, [])
+                    ],
+                }
+            )
+        )
+    return out
 
 
 def plan_public(session: Session, plan: Plan) -> PlanPublic:
-    rows = session.execute(
-        sa.select(Allocation, col(Host.name), col(Zone.name), col(Cloud.name))
-        .join(Host, col(Host.id) == col(Allocation.host_id))
-        .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
-        .join(Cloud, col(Cloud.id) == col(Allocation.cloud_id))
-        .where(col(Allocation.plan_id) == plan.id)
-        .order_by(col(Allocation.replica_index))
-    ).all()
-    allocations = [
-        AllocationPublic(
-            id=a.id or 0,
-            replica_index=a.replica_index,
-            host=host,
-            zone=zone,
-            cloud=cloud,
-            status=a.status,
-            external_id=a.external_id,
-            error=a.error,
-            attempts=a.attempts,
-        )
-        for a, host, zone, cloud in rows
-    ]
+    return _plan_public(session, plan, _allocations(session, [plan.id or 0]).get(plan.id or 0, []))
+
+
+def _plan_public(session: Session, plan: Plan, allocations: list[AllocationPublic]) -> PlanPublic:
     return PlanPublic.model_validate(
         {
             **{k: getattr(plan, k) for k in PlanPublic.model_fields if hasattr(plan, k)},
@@ -120,3 +126,40 @@ def plan_public(session: Session, plan: Plan) -> PlanPublic:
             "moves": moves_public(session, plan.id or 0) if plan.kind == PlanKind.rebalance else [],
         }
     )
+
+
+def _by_id(
+    session: Session, model: type[Department] | type[User], ids: set[int]
+) -> dict[int, object]:
+    rows = session.execute(sa.select(model).where(col(model.id).in_(ids))).scalars()
+    return {row.id or 0: row for row in rows}
+
+
+def _allocations(session: Session, plan_ids: list[int]) -> dict[int, list[AllocationPublic]]:
+    """Each plan's allocations with host, zone and cloud names, in replica order."""
+    if not plan_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Allocation, col(Host.name), col(Zone.name), col(Cloud.name))
+        .join(Host, col(Host.id) == col(Allocation.host_id))
+        .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
+        .join(Cloud, col(Cloud.id) == col(Allocation.cloud_id))
+        .where(col(Allocation.plan_id).in_(plan_ids))
+        .order_by(col(Allocation.plan_id), col(Allocation.replica_index))
+    ).all()
+    out: dict[int, list[AllocationPublic]] = {}
+    for a, host, zone, cloud in rows:
+        out.setdefault(a.plan_id, []).append(
+            AllocationPublic(
+                id=a.id or 0,
+                replica_index=a.replica_index,
+                host=host,
+                zone=zone,
+                cloud=cloud,
+                status=a.status,
+                external_id=a.external_id,
+                error=a.error,
+                attempts=a.attempts,
+            )
+        )
+    return out
