@@ -25,6 +25,7 @@ from console.cli_common import progress as _progress
 from console.cli_common import session as _session
 from console.cli_oncall import oncall_app
 from console.cli_plan import plan_app, request_app
+from console.cli_report import report_app
 from console.cli_rules import rules_app
 from console.cli_sla import sla_app
 from inventory import accounts, migrate
@@ -52,6 +53,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(sla_app, name="sla")
+app.add_typer(report_app, name="report")
 
 
 @db_app.command("upgrade")

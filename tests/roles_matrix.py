@@ -286,6 +286,8 @@ MATRIX = [
     Rule("DELETE", "/sla/contracts/{contract_id}", only(204, "admin")),
     Rule("GET", "/sla/incidents", only(200, *STAFF)),
     Rule("GET", "/sla/settlement", only(200, "admin", "manager")),
+    Rule("GET", "/sla/report", only(200, "admin", "manager")),
+    Rule("GET", "/sla/report.csv", only(200, "admin", "manager")),
 ]
 
 CASES = [

@@ -47,7 +47,9 @@ def test_role_matrix(world: World, rule: Rule, role: str, expected: int) -> None
             assert "may not" in body["error"]
     else:
         assert response.status_code == expected, response.text
-        if expected != 204:
+        if rule.path.endswith(".csv"):  # a download, not JSON
+            assert response.headers["content-type"].startswith("text/csv")
+        elif expected != 204:
             assert response.headers["content-type"].startswith("application/json")
             response.json()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse
 
 from console.deps import AdminDep, Id, SessionDep, StaffDep, require
 from inventory.access import Viewer
@@ -17,6 +18,7 @@ from inventory.models import (
 from inventory.types import utcnow
 from sla import contracts
 from sla.incidents import IncidentMetrics, incident_metrics, previous_month
+from sla.report import Report, monthly_report, report_csv
 from sla.settlement import Settlement, monthly_settlement
 
 router = APIRouter(prefix="/sla", tags=["sla"])
@@ -86,3 +88,31 @@ def sla_incidents(session: SessionDep, viewer: StaffDep, month: Month = None) ->
 def sla_settlement(session: SessionDep, viewer: ReaderDep, month: Month = None) -> Settlement:
     now = utcnow()
     return monthly_settlement(session, month or previous_month(now), now)
+
+
+@router.get(
+    "/report",
+    response_model=Report,
+    summary="The monthly assessment: KPI scores per vendor and department, with trend",
+)
+def sla_report(session: SessionDep, viewer: ReaderDep, month: Month = None) -> Report:
+    now = utcnow()
+    return monthly_report(session, month or previous_month(now), now)
+
+
+@router.get(
+    "/report.csv",
+    response_class=PlainTextResponse,
+    summary="The monthly assessment as CSV, one row per scope x KPI",
+)
+def sla_report_csv(
+    session: SessionDep, viewer: ReaderDep, month: Month = None
+) -> PlainTextResponse:
+    now = utcnow()
+    chosen = month or previous_month(now)
+    body = report_csv(monthly_report(session, chosen, now))
+    return PlainTextResponse(
+        body,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="assessment-{chosen}.csv"'},
+    )
