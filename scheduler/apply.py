@@ -200,6 +200,7 @@ def _finish(engine: Engine, plan_id: int, *, actor: str) -> PlanStatus:
             plan.status = PlanStatus.applied
             request.status = RequestStatus.fulfilled
             request.reason = None
+            request.fulfilled_at = request.fulfilled_at or utcnow()
         request.updated_at = utcnow()
         session.add(plan)
         session.add(request)

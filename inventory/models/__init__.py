@@ -62,6 +62,7 @@ from inventory.models.org import (
     Quota,
     QuotaPublic,
 )
+from inventory.models.reports import StoredReport, StoredReportPublic
 from inventory.models.requests import (
     SLA_TIERS,
     Allocation,
@@ -138,6 +139,8 @@ __all__ = [
     "RotationOverride",
     "Severity",
     "Silence",
+    "StoredReport",
+    "StoredReportPublic",
     "User",
     "UserCreate",
     "UserPublic",

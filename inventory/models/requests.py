@@ -80,6 +80,9 @@ class ResourceRequest(RequestBase, table=True):
     workload_id: int | None = Field(default=None, foreign_key="workload.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When every replica was first provisioned: the end of the request's lead time
+    # (updated_at moves on with later edits, so it cannot say).
+    fulfilled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class RequestCreate(RequestBase):
