@@ -7,10 +7,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
 
@@ -26,15 +24,15 @@ from console.routes import (
     notifications,
     oncall,
     rebalance,
+    reports,
     requests,
     sla,
     workloads,
 )
+from console.web import install as web
 from inventory.crypto import SecretBox
 from inventory.db import engine_from_settings
 from inventory.settings import Settings, get_settings
-
-STATIC = Path(__file__).parent / "static"
 
 DESCRIPTION = """
 云衡 Yunheng: one inventory of the province's vendor clouds, SLA-aware placement
@@ -89,7 +87,7 @@ def create_app(
         title="Yunheng 云衡 API",
         version=version("yunheng"),
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # console.web serves /docs without an inline script
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -108,11 +106,9 @@ def create_app(
     api.include_router(alerts.router)
     api.include_router(alert_config.router)
     api.include_router(sla.router)
+    api.include_router(reports.router)
     app.include_router(health.router)
     app.include_router(api)
 
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
+    web.install(app, settings)
     return app

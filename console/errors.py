@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inventory.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 log = logging.getLogger(__name__)
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -84,12 +87,45 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("internal error; it has been logged"), status_code=500)
 
 
+# Paths that are machine interfaces: always JSON, whatever the Accept header says.
+_MACHINE_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+PageErrorRenderer = Callable[[Request, int, str], Response]
+
+
+def _wants_page(request: Request) -> bool:
+    path = request.url.path
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and not path.startswith(_MACHINE_PREFIXES)
+
+
+def _as_page_when_asked(handler: Handler) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A browser on a console page gets the same error as a page (console.web renders it)."""
+
+    async def respond(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        renderer: PageErrorRenderer | None = getattr(request.app.state, "page_errors", None)
+        if renderer is None or not _wants_page(request):
+            return response
+        message = json.loads(bytes(response.body)).get("error", "")
+        page = renderer(request, response.status_code, message)
+        for name in ("retry-after", "www-authenticate"):
+            if name in response.headers:
+                page.headers[name] = response.headers[name]
+        return page
+
+    return respond
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(DomainError, _domain)
-    app.add_exception_handler(IntegrityError, _integrity)
-    app.add_exception_handler(DataError, _unstorable)
-    app.add_exception_handler(OverflowError, _unstorable)
-    app.add_exception_handler(OperationalError, _database_down)
-    app.add_exception_handler(Exception, _unexpected)
+    handlers: list[tuple[type[Exception], Handler]] = [
+        (StarletteHTTPException, _http),
+        (RequestValidationError, _validation),
+        (DomainError, _domain),
+        (IntegrityError, _integrity),
+        (DataError, _unstorable),
+        (OverflowError, _unstorable),
+        (OperationalError, _database_down),
+        (Exception, _unexpected),
+    ]
+    for kind, handler in handlers:
+        app.add_exception_handler(kind, _as_page_when_asked(handler))

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     token_ttl_hours: int = Field(default=12, ge=1, le=24 * 30, description="Login token lifetime.")
     login_max_failures: int = Field(default=5, ge=1, description="Failures before lockout.")
     login_lockout_minutes: int = Field(default=15, ge=1)
+    login_client_max_failures: int = Field(
+        default=10, ge=1, description="Failed logins per client address before it must wait."
+    )
+    login_client_window_seconds: float = Field(
+        default=300.0, gt=0, description="The window those failures are counted over."
+    )
     adapter_timeout_seconds: float = Field(default=60.0, gt=0)
     sync_max_vanish_ratio: float = Field(
         default=0.5,
@@ -58,12 +64,29 @@ class Settings(BaseSettings):
         default="",
         description="Prometheus alerting-rule files, comma-separated; globs allowed.",
     )
+    slo_file: str = Field(
+        default="",
+        description="SLO definitions (YAML, 'slos:' list); its vendor-scope SLOs measure each "
+        "vendor's availability from Prometheus for the settlement. Empty: incidents only.",
+    )
+    sla_disagreement_minutes: float = Field(
+        default=5.0,
+        ge=0,
+        le=44640,
+        description="Prometheus and incidents disagreeing by more than this many minutes of "
+        "downtime over the month are flagged in the settlement.",
+    )
     alert_interval_seconds: float = Field(
         default=30.0, ge=0.2, le=3600, description="How often the alert loop evaluates."
     )
     alert_loop: bool = Field(
         default=True,
         description="`yunheng serve` contends for the alert-loop lease (false: never runs it).",
+    )
+    report_schedule: bool = Field(
+        default=True,
+        description="The alert-loop leader stores the monthly report at 08:00 Asia/Shanghai "
+        "on the 1st and catches up hourly (false: reports are stored only on demand).",
     )
     alert_blind_for_seconds: float = Field(
         default=60.0,

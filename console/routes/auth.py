@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from console.deps import CurrentUser, Id, SessionDep, SettingsDep, ViewerDep
+from console.web.throttle import client_of
 from inventory import accounts, audit
 from inventory.models import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic, UserPublic
 from inventory.models.auth import USERNAME_PATTERN
@@ -32,7 +33,19 @@ class LoginResponse(BaseModel):
 @router.post(
     "/auth/login", response_model=LoginResponse, summary="Exchange a password for a bearer token"
 )
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginResponse:
+def login(
+    body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> LoginResponse:
+    # The same per-client throttle as the login page: one client may not guess its way
+    # through many accounts, whichever door it uses.
+    throttle, client = request.app.state.login_throttle, client_of(request)
+    wait = throttle.retry_after(client)
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins from this address; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     try:
         user = accounts.authenticate(
             session,
@@ -43,7 +56,9 @@ def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> Log
         )
     except accounts.LoginFailed as exc:
         session.commit()  # keep the failure count
+        throttle.failed(client)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    throttle.succeeded(client)
     issued = accounts.issue_token(
         session, user, name="login", kind="login", ttl=timedelta(hours=settings.token_ttl_hours)
     )
