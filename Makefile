@@ -9,7 +9,7 @@ MOTO_VENV  := .venv-moto
 MOTO_STAMP := $(MOTO_VENV)/.installed
 MOTO_SPEC  := moto[server]>=5.1,<6
 # Debian packages the test suite's real peers need (installed only as root, only if missing).
-DEBIAN_PACKAGES := postgresql prometheus prometheus-alertmanager
+DEBIAN_PACKAGES := postgresql prometheus prometheus-alertmanager poppler-utils poppler-data chromium
 
 .PHONY: demo test lint typecheck pytest system-deps testbed-openstack bench clean
 

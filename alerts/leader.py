@@ -7,6 +7,12 @@ serialises: two contenders never both see their row updated. The holder renews e
 quarter interval; its jobs run only while its last renewal has not expired (by its own
 clock), so a holder cut off from the database stops by itself before anyone takes over.
 
+Cron jobs (`add_cron_job`, an APScheduler 3.x trigger such as `CronTrigger`) fire at
+wall-clock times and obey the same guard: a replica that does not hold the lease at that
+moment skips the run. They are not caught up by the scheduler: a job that must not be missed
+when the holder is down at that time, or leadership moves, pairs with an interval job that
+checks whether its work is done (interval jobs also run at once on a new leader).
+
 Takeover bound: the lease lives 1.5 intervals after the last renewal and contenders look
 every quarter interval, so a new leader runs within 1.75 intervals of the holder's death
 (within two intervals, with room for clock skew and a slow heartbeat). A clean shutdown
@@ -23,6 +29,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,6 +48,9 @@ HEARTBEATS_PER_INTERVAL = 4
 
 Clock = Callable[[], datetime]
 Job = Callable[[datetime], object]
+# A fired cron run late by more than this (a stalled process) is skipped; its catch-up job,
+# if it has one, does the work instead.
+CRON_MISFIRE_SECONDS = 600
 
 
 def slot(at: datetime, period: float) -> datetime:
@@ -141,6 +151,7 @@ class LeaderScheduler:
         self._valid_until: datetime | None = None
         self._lock = threading.Lock()
         self._jobs: list[tuple[str, Job, float]] = []
+        self._cron_jobs: list[tuple[str, Job, Any]] = []  # (id, fn, APScheduler trigger)
         self._running: dict[str, threading.Lock] = {}
         self._scheduler: BackgroundScheduler | None = None
 
@@ -148,6 +159,20 @@ class LeaderScheduler:
         if self._scheduler is not None:
             raise RuntimeError("add jobs before start()")
         self._jobs.append((job_id, fn, seconds))
+
+    def add_cron_job(self, job_id: str, fn: Job, trigger: Any) -> None:
+        """Run `fn(now)` at the times of `trigger` (e.g. `CronTrigger(day=1, hour=8,
+        timezone=...)`), only in the lease holder. Unlike interval jobs it is neither
+        slot-aligned nor run when this replica becomes leader: see the module docstring."""
+        if self._scheduler is not None:
+            raise RuntimeError("add jobs before start()")
+        self._cron_jobs.append((job_id, fn, trigger))
+
+    def scheduled_job(self, job_id: str) -> Any:
+        """The started scheduler's APScheduler job `job_id` (its `next_run_time`, its
+        trigger), or None when not started or there is no such job."""
+        scheduler = self._scheduler
+        return scheduler.get_job(job_id) if scheduler is not None else None
 
     @property
     def is_leader(self) -> bool:
@@ -223,6 +248,16 @@ class LeaderScheduler:
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=max(1, int(seconds)),
+            )
+        for job_id, fn, trigger in self._cron_jobs:
+            scheduler.add_job(
+                self.run_job,
+                trigger,
+                args=[job_id, fn],
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=CRON_MISFIRE_SECONDS,
             )
         self._scheduler = scheduler
         scheduler.start()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -27,12 +29,24 @@ from alerts.promql import MetricsSource, PrometheusSource
 from alerts.rules import RuleFileError, RuleGroup, load_rule_files, rule_paths
 from inventory.crypto import SecretBox
 from inventory.db import session_scope
+from inventory.models import StoredReport
 from inventory.settings import Settings
 from inventory.types import utcnow
+from sla import stored
+from sla.availability import SHANGHAI
+from sla.measure import settler
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "alert-loop"
+REPORT_JOB = "monthly-report"
+REPORT_CATCH_UP_JOB = "monthly-report-catch-up"
+REPORT_CATCH_UP_SECONDS = 3600.0
+
+
+def report_trigger() -> CronTrigger:
+    """The monthly report's time: the 1st of each month, 08:00 Asia/Shanghai (00:00 UTC)."""
+    return CronTrigger(day=1, hour=stored.DUE_HOUR, minute=0, timezone=SHANGHAI)
 
 
 @dataclass
@@ -133,7 +147,8 @@ def run_cycle(
 
 class AlertLoop:
     """The loop of one replica: contends for the lease and, while it leads, runs a cycle
-    every `alert_interval_seconds`, plus any extra jobs (the demo's fault injector)."""
+    every `alert_interval_seconds`, plus any extra jobs (the demo's fault injector) and,
+    unless `report_schedule` is off, the monthly assessment report's schedule."""
 
     def __init__(
         self,
@@ -161,6 +176,14 @@ class AlertLoop:
         self.leader.add_job("alert-cycle", self.cycle, settings.alert_interval_seconds)
         for job_id, fn, seconds in extra_jobs or []:
             self.leader.add_job(job_id, fn, seconds)
+        # The cron run and the hourly catch-up coincide at 08:00 on the 1st (00:00 UTC is
+        # on the hour): one waits for the other and then finds the report stored.
+        self._report_lock = threading.Lock()
+        if settings.report_schedule:
+            # On time in the holder at 08:00 on the 1st; and, since the holder may be down
+            # then or leadership may move, checked by every new leader at once and hourly.
+            self.leader.add_cron_job(REPORT_JOB, self.store_due_report, report_trigger())
+            self.leader.add_job(REPORT_CATCH_UP_JOB, self.catch_up_report, REPORT_CATCH_UP_SECONDS)
         self.last: CycleReport | None = None
         self.cycles = 0  # cycles run by this replica (tests and logs)
 
@@ -178,6 +201,19 @@ class AlertLoop:
         if self.last.failed_steps:
             log.warning("alert cycle at %s: failed steps %s", now, self.last.failed_steps)
         return self.last
+
+    def store_due_report(self, now: datetime) -> StoredReport | None:
+        """Store the due month's assessment report if it is not stored yet (sla.stored)."""
+        with self._report_lock, session_scope(self.engine) as session:
+            row = stored.ensure_due(session, now, settler(session, self.settings, now))
+        if row is not None:
+            log.info("monthly report %s stored (%s)", row.month, row.trigger)
+        return row
+
+    def catch_up_report(self, slot_time: datetime) -> StoredReport | None:
+        # Interval jobs get their slot's time (up to an hour early here); the report's
+        # as_of and generated_at want the real time.
+        return self.store_due_report(self.leader.clock())
 
     def start(self) -> None:
         source = self.evaluator.source

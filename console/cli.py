@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from adapters import service as clouds
 from adapters.registry import REGISTRY
+from console import cli_report_stored  # noqa: F401 - adds `report generate`, `report list`
 from console.cli_alerts import alerts_app, incidents_app
 from console.cli_channels import channel_app
 from console.cli_common import actor as _actor
@@ -32,6 +33,7 @@ from inventory import accounts, migrate
 from inventory.db import engine_from_settings, session_scope
 from inventory.models import Cloud, CloudCreate, Department, Role, User, UserCreate
 from inventory.settings import get_settings
+from inventory.types import utcnow
 
 app = typer.Typer(
     help="云衡 Yunheng: unified inventory, placement and operations for government clouds.",
@@ -322,6 +324,7 @@ def demo(
 ) -> None:
     """Migrate, seed the simulated estate and demo users, print the logins, then serve."""
     from console.demo import seed
+    from console.demo_history import HISTORY_DAYS, reports_hint
 
     settings = get_settings()
     migrate.upgrade(settings.effective_database_url)
@@ -333,7 +336,9 @@ def demo(
             progress.update(task, description=f"seeding: {what}")
             progress.advance(task)
 
-        logins = seed(session, _box(), actor=_actor().username, step=step)
+        logins = seed(
+            session, _box(), actor=_actor().username, step=step, history_days=HISTORY_DAYS
+        )
     engine.dispose()
     url = f"http://{host or settings.host}:{port or settings.port}"
     table = Table(
@@ -341,7 +346,7 @@ def demo(
         "username",
         "password",
         "department",
-        title=f"云衡 Yunheng demo at {url}  (API docs: {url}/docs)",
+        title=f"云衡 Yunheng demo: open {url}/ in a browser  (API docs: {url}/docs)",
     )
     for login in logins:
         table.add_row(login.role.value, login.username, login.password, login.department or "-")
@@ -353,6 +358,7 @@ def demo(
     out.print(
         "The estate is simulated (names start with 'sim-'). Passwords are new on every `make demo`."
     )
+    out.print(reports_hint(utcnow()))
     if serve_after:
         out.print(
             f"Alerting: a simulated fault every {settings.demo_fault_minutes:g} minutes; the "

@@ -1,4 +1,4 @@
-"""`yunheng report month 2026-10 --format json|csv [--out FILE]`: the monthly assessment."""
+"""`yunheng report month 2026-10 --format json|csv|html|pdf [--out FILE]`: the assessment."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from rich.markup import escape
 
 from console.cli_common import fail, out
 from console.cli_common import session as _session
+from inventory.settings import get_settings
 from inventory.types import utcnow
-from sla.report import monthly_report, report_csv
+from sla.document import assessment_document
+from sla.measure import settler
+from sla.render_html import render_html
+from sla.render_pdf import render_pdf
+from sla.report import report_csv
+from sla.stored import report_for
 
 report_app = typer.Typer(help="The monthly assessment report (运维考核).", no_args_is_help=True)
 
@@ -20,23 +26,61 @@ report_app = typer.Typer(help="The monthly assessment report (运维考核).", n
 class Format(StrEnum):
     json = "json"
     csv = "csv"
+    html = "html"
+    pdf = "pdf"
+
+
+def _render(month: str, fmt: Format, live: bool) -> tuple[bytes, str]:
+    """The report's bytes in `fmt` and a one-line summary of what they hold."""
+    with _session() as session:
+        now = utcnow()
+        settle = settler(session, get_settings(), now)
+        served = report_for(session, month, now, live, settle)
+        origin = "stored copy" if served.stored else "computed now"
+        report = served.report
+        if fmt in (Format.html, Format.pdf):
+            document = assessment_document(session, month, now, settle=settle, report=report)
+            body = render_pdf(document) if fmt == Format.pdf else render_html(document).encode()
+            return body, f"{len(report.scopes)} scope(s), {origin}"
+    text = report_csv(report) if fmt == Format.csv else report.model_dump_json(indent=2) + "\n"
+    return text.encode(), f"{len(report.scopes)} scope(s), {origin}"
 
 
 @report_app.command("month")
 def report_month(
     month: Annotated[str, typer.Argument(help="YYYY-MM, a calendar month in Asia/Shanghai")],
-    fmt: Annotated[Format, typer.Option("--format", help="json or csv")] = Format.json,
-    out_file: Annotated[Path | None, typer.Option("--out", help="write here, not stdout")] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="json, csv, html (a page with charts) or pdf")
+    ] = Format.json,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="write here, not stdout; a PDF is never written to stdout: without --out it "
+            "goes to assessment-MONTH.pdf in the current directory",
+        ),
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="compute from today's data even if MONTH is stored")
+    ] = False,
 ) -> None:
-    """KPI scores per vendor and department for MONTH, with the trend since the month before."""
-    with _session() as session:
-        report = monthly_report(session, month, utcnow())
-    text = report_csv(report) if fmt == Format.csv else report.model_dump_json(indent=2) + "\n"
+    """KPI scores per vendor and department for MONTH, with the trend since the month before.
+
+    A month whose report was stored (on the 1st, or by `report generate`) prints that copy,
+    what vendors were scored on; --live computes it again from today's data.
+
+    html and pdf add the charts (availability against target, MTTA/MTTR over six months,
+    utilisation, scores against last month), the settlement's workings and the incidents
+    behind every figure.
+    """
+    body, summary = _render(month, fmt, live)
+    if out_file is None and fmt == Format.pdf:
+        out_file = Path(f"assessment-{month}.pdf")  # binary: never onto a terminal
     if out_file is None:
-        typer.echo(text, nl=False)
+        typer.echo(body.decode(), nl=False)
         return
     try:
-        out_file.write_text(text, encoding="utf-8")
+        out_file.write_bytes(body)
     except OSError as exc:
         fail(str(exc), "--out")
-    out.print(f"{escape(str(out_file))}: {len(report.scopes)} scope(s) written")
+    out.print(f"{escape(str(out_file))}: {summary} written")

@@ -11,10 +11,13 @@ from rich.markup import escape
 
 from console.cli_common import fail, out
 from console.cli_common import session as _session
+from inventory.errors import Invalid
+from inventory.settings import get_settings
 from inventory.types import utcnow
-from sla.availability import SHANGHAI
 from sla.burn import load_slos, write_rules
-from sla.settlement import monthly_settlement
+from sla.incidents import previous_month
+from sla.measure import settlement_from_settings
+from sla.settlement import SourceFigures, VendorSettlement
 from sla.slo import budget_status
 
 sla_app = typer.Typer(
@@ -62,28 +65,62 @@ def sla_budget(
 
 
 @sla_app.command("status")
-def sla_status() -> None:
-    """This month so far (Shanghai): availability per vendor against target, budget left.
+def sla_status(
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM, a Shanghai month (default: the last full one)")
+    ] = None,
+) -> None:
+    """Availability per vendor for a month from Prometheus and from incidents, the basis
+    settled on, where the two disagree, and the error budget left.
 
-    Availability comes from recorded P1/P2 incidents, as in the settlement; the budget is the
-    whole month's allowed downtime at the contract target, less the downtime so far."""
+    The budget is the month's allowed downtime at the contract target; the downtime spent is
+    the availability's shortfall in minutes of the month so far (for one cloud or series,
+    its downtime). Prometheus comes from YUNHENG_PROMETHEUS_URL and YUNHENG_SLO_FILE."""
     now = utcnow()
-    local = now.astimezone(SHANGHAI)
-    month = f"{local.year:04d}-{local.month:02d}"
+    month = month or previous_month(now)
     with _session() as session:
-        settled = monthly_settlement(session, month, now)
+        try:
+            settled = settlement_from_settings(session, get_settings(), month, now)
+        except Invalid as exc:
+            fail(exc.message, "--month")
+    out.print(f"{month} (Asia/Shanghai month), as of {now:%Y-%m-%d %H:%M} UTC")
+    for note in settled.warnings:
+        out.print(f"[yellow]warning:[/yellow] {escape(note)}")
     if not settled.vendors:
         out.print(f"{month}: no vendor contract in force")
         return
-    out.print(f"{month} so far (as of {now:%Y-%m-%d %H:%M} UTC)")
+    minutes = (min(settled.end, now) - settled.start).total_seconds() / 60
     for row in settled.vendors:
-        if row.measured is None or row.downtime_minutes is None:
-            out.print(f"{escape(row.vendor)}: no data (target {row.sla_target})")
-            continue
-        left = row.allowed_downtime_minutes - row.downtime_minutes
+        _print_vendor(row, max(minutes, 0.0))
+
+
+def _figures(name: str, figures: SourceFigures | None, unit: str) -> str:
+    if figures is None:
+        return f"{name}: not asked"
+    if figures.availability is None:
+        return f"{name}: {figures.detail}"
+    return (
+        f"{name}: {figures.availability * 100:.4f} % ({figures.downtime_minutes:g} min down "
+        f"over {figures.members} {unit})"
+    )
+
+
+def _print_vendor(row: VendorSettlement, minutes: float) -> None:
+    vendor = escape(row.vendor)
+    if row.measured is None:
+        out.print(f"{vendor}: no data (target {row.sla_target * 100:g} %)")
+    else:
+        spent = (1.0 - row.measured) * minutes
+        left = row.allowed_downtime_minutes - spent
         share = left / row.allowed_downtime_minutes * 100 if row.allowed_downtime_minutes else 0.0
         out.print(
-            f"{escape(row.vendor)}: {row.measured * 100:.4f} % against {row.sla_target * 100:g} %, "
-            f"{'met' if row.measured >= row.sla_target else 'below target'}; budget left "
-            f"{left:.2f} of {row.allowed_downtime_minutes:.2f} min ({share:.1f} %)"
+            f"{vendor}: {row.measured * 100:.4f} % against {row.sla_target * 100:g} %, "
+            f"{'met' if row.measured >= row.sla_target else 'below target'} (from {row.basis}); "
+            f"budget left {left:.2f} of {row.allowed_downtime_minutes:.2f} min ({share:.1f} %)"
         )
+    out.print(
+        f"  {escape(_figures('Prometheus', row.prometheus, 'series'))}; "
+        f"{escape(_figures('incidents', row.incidents, 'cloud(s)'))}"
+    )
+    if row.disagreement:
+        out.print(f"  [red]disagreement:[/red] {escape(row.disagreement)}")

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from adapters import service as clouds
+from console.demo_history import seed_history
 from inventory import accounts, departments
 from inventory.access import Viewer
 from inventory.crypto import SecretBox
@@ -37,6 +38,7 @@ from inventory.models import (
     UserCreate,
     UserUpdate,
 )
+from inventory.types import utcnow
 
 DEPARTMENTS: list[tuple[str, str, dict[Resource, int]]] = [
     (
@@ -151,8 +153,16 @@ Step = Callable[[str], None]
 
 
 def seed(
-    session: Session, box: SecretBox, *, actor: str, step: Step = lambda _: None
+    session: Session,
+    box: SecretBox,
+    *,
+    actor: str,
+    step: Step = lambda _: None,
+    history_days: int = 0,
 ) -> list[Login]:
+    """The estate, users and alerting; with `history_days`, that much simulated history
+    too (console.demo_history; `yunheng demo` asks for 90 days, tests of the live alert loop
+    for none, as they count incidents from a clean slate)."""
     viewer = Viewer.system(actor)
     existing_departments = set(session.execute(sa.select(col(Department.code))).scalars())
     for code, name, quotas in DEPARTMENTS:
@@ -192,6 +202,9 @@ def seed(
         logins.append(Login(username, password, role, dept))
     step("alerting: on-call rotation, inbox, escalation, route")
     seed_alerting(session)
+    if history_days:
+        step(f"history: {history_days} days")
+        seed_history(session, utcnow(), days=history_days)
     return logins
 
 

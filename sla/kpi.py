@@ -7,6 +7,17 @@ Every rule is monotone (a better figure never scores lower) and documented here:
   from alerts.severity, repair targets below); r is the mean of those ratios. r <= 1 scores 100,
   r >= 4 scores 0, linear in between.
 - p1_compliance: the share of decided P1 incidents acknowledged within target, times 100.
+- utilisation: allocated over schedulable capacity (a band rule, below). 100 inside
+  [utilisation_low, utilisation_high] (0.5-0.8); below the band linear down to 0 at 0 (idle
+  capacity is money spent for nothing); above it linear down to 0 at 1.0 (no headroom: the
+  next failure or request cannot be absorbed). "Better" means closer to the band, so the
+  score never rises as the figure moves away from it on either side.
+- lead_time: mean request fulfilment lead time in hours over lead_time_target_hours (24 h),
+  scored by the mtta ratio rule (100 at <= 1, 0 at >= 4).
+- provisioning_success: provisioned / (provisioned + failed) allocations, times 100 (as P1).
+- alert_noise: alert episodes that reached the on-call per host (vendors) or per replica
+  (departments) in the month, over alert_noise_target (2), scored by the mtta ratio rule:
+  fewer alerts never score lower.
 A KPI with no data (no incidents, nothing observed) is reported as no data and left out of the
 weighted mean; it is never scored 0 or 100.
 """
@@ -17,11 +28,16 @@ from pydantic import BaseModel, Field
 
 from inventory.models import Severity
 
+# They sum to 1 and availability, what the contract is about, weighs most.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "availability": 0.4,
-    "mtta": 0.2,
-    "mttr": 0.2,
-    "p1_compliance": 0.2,
+    "availability": 0.25,
+    "mtta": 0.1,
+    "mttr": 0.1,
+    "p1_compliance": 0.15,
+    "utilisation": 0.1,
+    "lead_time": 0.1,
+    "provisioning_success": 0.1,
+    "alert_noise": 0.1,
 }
 # Repair (MTTR) targets: the ack targets say how fast to answer, these how fast to fix.
 DEFAULT_REPAIR_MINUTES: dict[Severity, int] = {
@@ -30,6 +46,24 @@ DEFAULT_REPAIR_MINUTES: dict[Severity, int] = {
     Severity.P3: 1440,
     Severity.P4: 4320,
 }
+
+
+class Kpi(BaseModel):
+    """One figure of a scope. The `*_ids` lists name the records behind the figure, so every
+    number links back to what it was computed from (renderers pick up any `*_ids` field)."""
+
+    name: str
+    value: float | None  # the raw figure (ratio, hours, alerts per host); None: no data
+    score: float | None  # 0-100; None: no data (or no target to judge it by), left out
+    weight: float
+    detail: str
+    incident_ids: list[int]
+    previous_score: float | None = None
+    delta: float | None = None  # score minus the previous month's; None if either is missing
+    request_ids: list[int] = Field(default_factory=list)
+    plan_ids: list[int] = Field(default_factory=list)
+    alert_ids: list[int] = Field(default_factory=list)
+    cloud_ids: list[int] = Field(default_factory=list)
 
 
 class KpiConfig(BaseModel):
@@ -42,6 +76,10 @@ class KpiConfig(BaseModel):
     )
     availability_zero_at_budgets: float = Field(default=3.0, gt=1.0)
     time_zero_at_ratio: float = Field(default=4.0, gt=1.0)
+    utilisation_low: float = Field(default=0.5, gt=0.0, lt=1.0)
+    utilisation_high: float = Field(default=0.8, gt=0.0, lt=1.0)
+    lead_time_target_hours: float = Field(default=24.0, gt=0.0)
+    alert_noise_target: float = Field(default=2.0, gt=0.0, description="per host or replica")
 
     def model_post_init(self, context: object) -> None:
         unknown = set(self.weights) - set(DEFAULT_WEIGHTS)
@@ -49,9 +87,22 @@ class KpiConfig(BaseModel):
             raise ValueError(f"weights: unknown KPI {sorted(unknown)}")
         if any(w < 0 for w in self.weights.values()):
             raise ValueError("weights: must not be negative")
+        if self.utilisation_low >= self.utilisation_high:
+            raise ValueError("utilisation_low: must be below utilisation_high")
         # partial overrides keep the defaults for the KPIs and severities they do not name
         self.weights = {**DEFAULT_WEIGHTS, **self.weights}
         self.repair_minutes = {**DEFAULT_REPAIR_MINUTES, **self.repair_minutes}
+
+    def no_data(self, name: str, why: str = "no data") -> Kpi:
+        """A KPI with nothing to score: shown, left out of the total."""
+        return Kpi(
+            name=name,
+            value=None,
+            score=None,
+            weight=self.weights.get(name, 0.0),
+            detail=why,
+            incident_ids=[],
+        )
 
 
 def _clamp(value: float) -> float:
@@ -78,6 +129,16 @@ def score_time_ratio(ratio: float, config: KpiConfig) -> float:
 
 def score_compliance(ratio: float) -> float:
     return _clamp(100.0 * ratio)
+
+
+def score_band(ratio: float, config: KpiConfig) -> float:
+    """Utilisation: 100 inside the band, linear to 0 at empty and at full (see module doc)."""
+    low, high = config.utilisation_low, config.utilisation_high
+    if ratio < low:
+        return _clamp(100.0 * ratio / low)
+    if ratio > high:
+        return _clamp(100.0 * (1.0 - ratio) / (1.0 - high))
+    return 100.0
 
 
 def weighted_total(scores: dict[str, float | None], config: KpiConfig) -> float | None:

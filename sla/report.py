@@ -1,8 +1,16 @@
 """The monthly assessment (运维考核): KPI scores per vendor and per department, with trend.
 
-Scopes are vendors (through their clouds) and departments. Incidents fall in the month they
-started (as in sla.incidents); availability is sla.settlement's per-vendor figure against the
-contract target (departments have none: no data). Scoring rules are in sla.kpi.
+Scopes are vendors (through their clouds) and departments. The KPIs and their rules are in
+sla.kpi; where each figure comes from is in its source module:
+- availability: vendors, sla.settlement's figure against the contract target; departments,
+  the clouds their replicas ran on (sla.cloud_availability);
+- mtta, mttr, p1_compliance: the incidents that started in the month (sla.incident_kpis);
+- utilisation: a snapshot of now (sla.usage), so only the report's month has it, not the
+  month before it is compared with;
+- lead_time, provisioning_success: requests, plans and allocations (sla.delivery);
+- alert_noise: alert episodes from the incident timeline (sla.alert_noise).
+Each source runs a fixed number of queries, whatever the size of the estate; a month that has
+not begun has no data at all.
 """
 
 from __future__ import annotations
@@ -10,35 +18,41 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from alerts.severity import ack_targets, outcome
-from inventory.models import Cloud, Department, Incident, Severity
+from inventory.models import Cloud, Department, Incident
+from sla.alert_noise import alert_noise
+from sla.cloud_availability import cloud_downtime, department_availability, replicas_by_department
+from sla.delivery import lead_time, provisioning_success
+from sla.incident_kpis import incident_kpis, time_ratios
 from sla.incidents import incidents_started, month_bounds
-from sla.kpi import (
-    DEFAULT_WEIGHTS,
-    KpiConfig,
-    score_availability,
-    score_compliance,
-    score_time_ratio,
-    weighted_total,
-)
-from sla.settlement import monthly_settlement
+from sla.kpi import DEFAULT_WEIGHTS, Kpi, KpiConfig, score_availability, weighted_total
+from sla.period import DEPARTMENT, VENDOR, Found, Period
+from sla.settlement import Settle, VendorSettlement, monthly_settlement
+from sla.usage import utilisation
 
+__all__ = ["CSV_COLUMNS", "Kpi", "Report", "Scope", "monthly_report", "report_csv"]
 
-class Kpi(BaseModel):
-    name: str
-    value: float | None  # the raw figure (ratio); None: no data
-    score: float | None  # 0-100; None: no data, left out of the total
-    weight: float
-    detail: str
-    incident_ids: list[int]
-    previous_score: float | None = None
-    delta: float | None = None  # score minus the previous month's; None if either is missing
+# Why a KPI from a source has no data for a scope, by KPI and scope kind.
+NO_DATA: dict[tuple[str, str], str] = {
+    ("availability", DEPARTMENT): "no data: no replicas on a watched cloud this month",
+    ("utilisation", VENDOR): "no data: no hosts with capacity",
+    ("utilisation", DEPARTMENT): "no data: no vcpu or memory quota",
+    ("lead_time", VENDOR): "no data: no request fulfilled this month",
+    ("lead_time", DEPARTMENT): "no data: no request fulfilled this month",
+    ("provisioning_success", VENDOR): "no data: no allocation provisioned or failed",
+    ("provisioning_success", DEPARTMENT): "no data: no allocation provisioned or failed",
+    ("alert_noise", VENDOR): "no data: no hosts this month",
+    ("alert_noise", DEPARTMENT): "no data: no replicas this month",
+}
+NOT_KEPT = "no data: utilisation is a snapshot of now, not kept per month"
+NOT_BEGUN = "no data: the month has not begun"
+# The KPIs after the incident ones, each from its own source, in catalogue order.
+SOURCED = ("utilisation", "lead_time", "provisioning_success", "alert_noise")
 
 
 class Scope(BaseModel):
@@ -59,143 +73,94 @@ class Report(BaseModel):
     scopes: list[Scope]
 
 
-def _ratio_kpi(
-    name: str, incidents: list[Incident], spans: dict[int, float], config: KpiConfig
-) -> Kpi:
-    """Mean of (time taken / target) over the incidents that have a time."""
-    ratios = [spans[i.id or 0] for i in incidents if (i.id or 0) in spans]
-    ids = sorted(i.id or 0 for i in incidents if (i.id or 0) in spans)
-    weight = config.weights.get(name, 0.0)
-    if not ratios:
-        return Kpi(
-            name=name, value=None, score=None, weight=weight, detail="no data", incident_ids=[]
-        )
-    mean = round(sum(ratios) / len(ratios), 4)
-    detail = f"mean time/target {mean} over {len(ratios)} incidents"
+def _sources(
+    session: Session, period: Period, config: KpiConfig, snapshot: bool
+) -> dict[str, Found]:
+    """The non-incident KPIs per scope, by KPI name (vendor availability aside)."""
+    if not period.begun:
+        return {}
+    placed = replicas_by_department(session, period)
+    downtime = cloud_downtime(session, period.start, period.end, period.now)
+    found = {
+        "availability": department_availability(period, config, downtime, placed),
+        "lead_time": lead_time(session, period, config),
+        "provisioning_success": provisioning_success(session, period, config),
+        "alert_noise": alert_noise(session, period, config, placed),
+    }
+    if snapshot:
+        found["utilisation"] = utilisation(session, period, config)
+    return found
+
+
+def _pick(sources: dict[str, Found], name: str, kind: str, scope: str, config: KpiConfig) -> Kpi:
+    if name not in sources:  # not worked out at all for this month
+        return config.no_data(name, NOT_KEPT if sources else NOT_BEGUN)
+    found = sources[name].get((kind, scope))
+    return found if found is not None else config.no_data(name, NO_DATA[(name, kind)])
+
+
+def _vendor_availability(row: VendorSettlement | None, config: KpiConfig) -> Kpi:
+    if row is None or row.measured is None:
+        return config.no_data("availability", "no data" if row else "no contract in force")
     return Kpi(
-        name=name,
-        value=mean,
-        score=score_time_ratio(mean, config),
-        weight=weight,
-        detail=detail,
-        incident_ids=ids,
+        name="availability",
+        value=row.measured,
+        weight=config.weights.get("availability", 0.0),
+        score=score_availability(row.measured, row.sla_target, config),
+        detail=f"{row.measured:.6f} against target {row.sla_target}",
+        incident_ids=row.incident_ids,
     )
 
 
-def _incident_kpis(
-    incidents: list[Incident],
+def _scope(kind: str, name: str, kpis: list[Kpi], config: KpiConfig) -> Scope:
+    return Scope(
+        kind=kind,
+        name=name,
+        kpis=kpis,
+        score=weighted_total({k.name: k.score for k in kpis}, config),
+    )
+
+
+def _scores(
+    session: Session,
+    month: str,
     now: datetime,
     config: KpiConfig,
-    acks: dict[int, float],
-    fixes: dict[int, float],
-) -> list[Kpi]:
-    targets = ack_targets()
-    met = breached = 0
-    p1_ids = []
-    for i in incidents:
-        if Severity(i.severity) != Severity.P1:
-            continue
-        decided = outcome(i, now, targets).value
-        if decided in ("met", "breached"):
-            p1_ids.append(i.id or 0)
-            met, breached = met + (decided == "met"), breached + (decided == "breached")
-    weight = config.weights.get("p1_compliance", 0.0)
-    if met + breached:
-        ratio = round(met / (met + breached), 4)
-        p1 = Kpi(
-            name="p1_compliance",
-            value=ratio,
-            score=score_compliance(ratio),
-            weight=weight,
-            detail=f"{met} of {met + breached} P1 within target",
-            incident_ids=sorted(p1_ids),
-        )
-    else:
-        p1 = Kpi(
-            name="p1_compliance",
-            value=None,
-            score=None,
-            weight=weight,
-            detail="no data",
-            incident_ids=[],
-        )
-    return [
-        _ratio_kpi("mtta", incidents, acks, config),
-        _ratio_kpi("mttr", incidents, fixes, config),
-        p1,
-    ]
-
-
-def _scores(session: Session, month: str, now: datetime, config: KpiConfig) -> list[Scope]:
+    *,
+    snapshot: bool,
+    settle: Settle | None,
+) -> list[Scope]:
     start, end = month_bounds(month)
-    incidents = incidents_started(session, start, end) if start < now else []
-    targets = ack_targets()
-    repair = {s: timedelta(minutes=m) for s, m in config.repair_minutes.items()}
-    acks = {
-        i.id or 0: (i.acknowledged_at - i.created_at) / targets[Severity(i.severity)]
-        for i in incidents
-        if i.acknowledged_at is not None
-    }
-    fixes = {
-        i.id or 0: (i.resolved_at - i.created_at) / repair[Severity(i.severity)]
-        for i in incidents
-        if i.resolved_at is not None
-    }
-    clouds = {c.id: c for c in session.execute(sa.select(Cloud)).scalars()}
-    departments = {d.id: d.code for d in session.execute(sa.select(Department)).scalars()}
+    clouds = {c.id or 0: c for c in session.execute(sa.select(Cloud)).scalars()}
+    departments = {d.id or 0: d.code for d in session.execute(sa.select(Department)).scalars()}
+    period = Period(start, end, now, clouds, departments)
+    incidents = incidents_started(session, start, end) if period.begun else []
+    acks, fixes = time_ratios(incidents, config)
     by_vendor: dict[str, list[Incident]] = defaultdict(list)
     by_dept: dict[str, list[Incident]] = defaultdict(list)
     for i in incidents:
-        if i.cloud_id in clouds:
-            by_vendor[clouds[i.cloud_id].vendor].append(i)
+        if (vendor := period.vendor(i.cloud_id)) is not None:
+            by_vendor[vendor].append(i)
         if i.department_id in departments:
             by_dept[departments[i.department_id]].append(i)
-    settled = {v.vendor: v for v in monthly_settlement(session, month, now).vendors}
-    weight = config.weights.get("availability", 0.0)
+    sources = _sources(session, period, config, snapshot)
+    settlement = settle(month) if settle else monthly_settlement(session, month, now)
+    settled = {v.vendor: v for v in settlement.vendors}
     scopes = []
     for vendor in sorted(set(settled) | {c.vendor for c in clouds.values()}):
-        row = settled.get(vendor)
-        if row is None or row.measured is None:
-            avail = Kpi(
-                name="availability",
-                value=None,
-                score=None,
-                weight=weight,
-                detail="no data" if row else "no contract in force",
-                incident_ids=[],
-            )
-        else:
-            avail = Kpi(
-                name="availability",
-                value=row.measured,
-                weight=weight,
-                score=score_availability(row.measured, row.sla_target, config),
-                detail=f"{row.measured:.6f} against target {row.sla_target}",
-                incident_ids=row.incident_ids,
-            )
-        kpis = [avail, *_incident_kpis(by_vendor[vendor], now, config, acks, fixes)]
-        scopes.append(
-            Scope(
-                kind="vendor",
-                name=vendor,
-                kpis=kpis,
-                score=weighted_total({k.name: k.score for k in kpis}, config),
-            )
-        )
+        kpis = [
+            _vendor_availability(settled.get(vendor), config),
+            *incident_kpis(by_vendor[vendor], now, config, acks, fixes),
+            *(_pick(sources, n, VENDOR, vendor, config) for n in SOURCED),
+        ]
+        scopes.append(_scope(VENDOR, vendor, kpis, config))
     for code in sorted(departments.values()):
         kpis = [
-            Kpi(name="availability", value=None, score=None, weight=weight, incident_ids=[],
-                detail="no data: availability is measured per vendor, not per department"),
-            *_incident_kpis(by_dept[code], now, config, acks, fixes),
-        ]  # fmt: skip
-        scopes.append(
-            Scope(
-                kind="department",
-                name=code,
-                kpis=kpis,
-                score=weighted_total({k.name: k.score for k in kpis}, config),
-            )
-        )
+            _pick(sources, "availability", DEPARTMENT, code, config),
+            *incident_kpis(by_dept[code], now, config, acks, fixes),
+            *(_pick(sources, n, DEPARTMENT, code, config) for n in SOURCED),
+        ]
+        scopes.append(_scope(DEPARTMENT, code, kpis, config))
     return scopes
 
 
@@ -209,14 +174,21 @@ def _delta(now: float | None, then: float | None) -> float | None:
 
 
 def monthly_report(
-    session: Session, month: str, now: datetime, config: KpiConfig | None = None
+    session: Session,
+    month: str,
+    now: datetime,
+    config: KpiConfig | None = None,
+    settle: Settle | None = None,
 ) -> Report:
-    """Scores for `month` with each KPI's and each scope's change since the month before."""
+    """Scores for `month` with each KPI's and each scope's change since the month before.
+    `settle` gives a month's settlement (vendor availability); default: incidents only
+    (sla.measure.settler adds Prometheus as the settings configure it)."""
     config = config or KpiConfig()
     month_bounds(month)  # validates the month, naming the field
     previous = _before(month)
-    current = _scores(session, month, now, config)
-    earlier = {(s.kind, s.name): s for s in _scores(session, previous, now, config)}
+    current = _scores(session, month, now, config, snapshot=True, settle=settle)
+    before = _scores(session, previous, now, config, snapshot=False, settle=settle)
+    earlier = {(s.kind, s.name): s for s in before}
     for scope in current:
         old = earlier.get((scope.kind, scope.name))
         old_kpis = {k.name: k.score for k in old.kpis} if old else {}
@@ -229,6 +201,7 @@ def monthly_report(
     return Report(month=month, previous_month=previous, as_of=now, weights=weights, scopes=current)
 
 
+# Columns are only ever added at the end, so sheets built on older exports keep working.
 CSV_COLUMNS = [
     "month",
     "scope_kind",
@@ -241,11 +214,20 @@ CSV_COLUMNS = [
     "delta",
     "detail",
     "incident_ids",
+    "request_ids",
+    "plan_ids",
+    "alert_ids",
+    "cloud_ids",
 ]
 
 
 def _cell(value: float | None) -> str:
     return "" if value is None else str(value)
+
+
+def _ids(k: Kpi) -> list[str]:
+    lists = (k.incident_ids, k.request_ids, k.plan_ids, k.alert_ids, k.cloud_ids)
+    return [" ".join(str(i) for i in ids) for ids in lists]
 
 
 def report_csv(report: Report) -> str:
@@ -255,34 +237,12 @@ def report_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
     for scope in report.scopes:
         for k in scope.kpis:
+            figures = [_cell(k.value), _cell(k.score), k.weight, _cell(k.previous_score)]
             writer.writerow(
-                [
-                    report.month,
-                    scope.kind,
-                    scope.name,
-                    k.name,
-                    _cell(k.value),
-                    _cell(k.score),
-                    k.weight,
-                    _cell(k.previous_score),
-                    _cell(k.delta),
-                    k.detail,
-                    " ".join(str(i) for i in k.incident_ids),
-                ]
-            )
-        writer.writerow(
-            [
-                report.month,
-                scope.kind,
-                scope.name,
-                "total",
-                "",
-                _cell(scope.score),
-                "",
-                _cell(scope.previous_score),
-                _cell(scope.delta),
-                "",
-                "",
-            ]
-        )
+                [report.month, scope.kind, scope.name, k.name, *figures, _cell(k.delta),
+                 k.detail, *_ids(k)]
+            )  # fmt: skip
+        total = [report.month, scope.kind, scope.name, "total", "", _cell(scope.score), "",
+                 _cell(scope.previous_score), _cell(scope.delta)]  # fmt: skip
+        writer.writerow(total + [""] * (len(CSV_COLUMNS) - len(total)))
     return out.getvalue()

@@ -17,14 +17,14 @@ fallback, from recorded incidents. Decisions for the incident source:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col
 
 from inventory.models import Cloud, CreditTier, Incident, Severity, VendorContract
@@ -52,6 +52,23 @@ class Measured:
     downtime_minutes: float = 0.0
     clouds: list[str] = field(default_factory=list)
     incident_ids: list[int] = field(default_factory=list)
+    # Prometheus's workings (sla.measure): the PromQL asked and how many series answered.
+    queries: list[str] = field(default_factory=list)
+    series: int = 0
+    error: str | None = None
+
+
+class SourceFigures(BaseModel):
+    """What one source measured for a vendor; None figures are no data, never 100 %.
+
+    Downtime and watched minutes are summed over the vendor's clouds (incidents) or series
+    (Prometheus), so availability = 1 - downtime / watched for both."""
+
+    availability: float | None
+    downtime_minutes: float | None
+    watched_minutes: float | None
+    members: int = 0  # the clouds (incidents) or series (Prometheus) summed over
+    detail: str
 
 
 class VendorSettlement(BaseModel):
@@ -72,6 +89,12 @@ class VendorSettlement(BaseModel):
     clouds: list[str]
     incident_ids: list[int]
     workings: str
+    # Filled by sla.measure's settlement, which weighs Prometheus against incidents:
+    basis: str | None = None  # "prometheus" or "incidents": what `measured` rests on
+    prometheus: SourceFigures | None = None
+    incidents: SourceFigures | None = None
+    difference_minutes: float | None = None  # |availability gap| x the month's minutes so far
+    disagreement: str | None = None  # set when the sources differ beyond the threshold
 
 
 class Settlement(BaseModel):
@@ -82,6 +105,12 @@ class Settlement(BaseModel):
     as_of: datetime
     source: str
     vendors: list[VendorSettlement]
+    warnings: list[str] = Field(default_factory=list)  # e.g. Prometheus not reachable
+
+
+# A month ("YYYY-MM") -> its settlement: how reports ask for vendor availability without
+# knowing where it comes from (incidents only, or Prometheus too: sla.measure.settler).
+Settle = Callable[[str], Settlement]
 
 
 def tier_hit(tiers: list[CreditTier], measured: float) -> CreditTier | None:
@@ -122,6 +151,7 @@ def settle_vendor(
             observed_minutes=None,
             workings="no availability measured this month: no credit can be worked out",
         )
+    counted = source in ("incidents", "prometheus")  # sources that count minutes
     hit = tier_hit(tiers, value) if value < contract.sla_target else None
     ratio = hit.credit if hit else 0.0
     amount = (fee * Decimal(str(ratio))).quantize(CENT, rounding=ROUND_HALF_UP)
@@ -143,8 +173,8 @@ def settle_vendor(
         tier=hit,
         credit_ratio=ratio,
         credit_amount=amount,
-        downtime_minutes=round(measured.downtime_minutes, 3) if source == "incidents" else None,
-        observed_minutes=round(measured.window_minutes, 3) if source == "incidents" else None,
+        downtime_minutes=round(measured.downtime_minutes, 3) if counted else None,
+        observed_minutes=round(measured.window_minutes, 3) if counted else None,
         workings=why,
     )
 
@@ -215,8 +245,8 @@ def availability_from_incidents(
 
 
 def monthly_settlement(session: Session, month: str, now: datetime) -> Settlement:
-    """The settlement served by the API: contracts in force on the month's first day,
-    availability from recorded incidents until the Prometheus source is wired in."""
+    """Contracts in force on the month's first day, availability from recorded incidents
+    only; `sla.measure.settlement_from_settings` weighs Prometheus against these."""
     start, end = month_bounds(month)
     first_day = start.astimezone(SHANGHAI).date()
     in_force = contracts.in_force(session, first_day).values()

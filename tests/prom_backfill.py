@@ -71,6 +71,9 @@ def backfill(workdir: Path, series: Iterable[Series]) -> Path:
             "create-blocks-from",
             "openmetrics",
             "-q",
+            # Blocks of up to 400 h instead of promtool's 2 h: a month is 2-3 blocks, not
+            # ~400, and the backfill takes about 1 s instead of 15-50 s (a hidden flag).
+            "--max-block-duration=400h",
             str(source),
             str(data),
         ],

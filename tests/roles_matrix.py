@@ -25,7 +25,7 @@ from inventory.models import (
     VendorContractCreate,
 )
 from inventory.models.requests import PlanKind
-from sla import contracts
+from sla import contracts, stored
 from tests import factories
 from tests.alert_builders import matrix_rows
 from tests.factories import World
@@ -288,6 +288,12 @@ MATRIX = [
     Rule("GET", "/sla/settlement", only(200, "admin", "manager")),
     Rule("GET", "/sla/report", only(200, "admin", "manager")),
     Rule("GET", "/sla/report.csv", only(200, "admin", "manager")),
+    # Stored reports: admins and managers list, read and generate (a past month: stored).
+    Rule("GET", "/sla/reports", only(200, "admin", "manager")),
+    Rule("GET", "/sla/reports/{month}", only(200, "admin", "manager")),
+    Rule("POST", "/sla/reports/{month}", only(201, "admin", "manager")),
+    Rule("GET", "/sla/report.html", only(200, "admin", "manager")),
+    Rule("GET", "/sla/report.pdf", only(200, "admin", "manager")),
 ]
 
 CASES = [
@@ -333,6 +339,8 @@ def concrete(world: World, path: str, role: str) -> str:
         values.update(notify_rows(world, actor_for(world, role)))
     if path.startswith("/sla/contracts/"):
         values["contract_id"] = sla_contract(world)
+    if path.startswith("/sla/reports/"):
+        path = path.replace("{month}", stored_report(world))
     return API + path.format(**values)
 
 
@@ -354,6 +362,16 @@ def sla_contract(world: World) -> int:
         )
         session.commit()
     return made.id
+
+
+def stored_report(world: World) -> str:
+    """A past month with a stored report, for reading it (and replacing it)."""
+    month = "2026-01"
+    with Session(world.engine, expire_on_commit=False) as session:
+        if stored.stored(session, month) is None:
+            stored.generate(session, month, datetime.now(UTC), stored.ON_DEMAND, "matrix")
+            session.commit()
+    return month
 
 
 def notify_rows(world: World, caller: factories.Actor) -> dict[str, int]:

@@ -49,6 +49,9 @@ def test_role_matrix(world: World, rule: Rule, role: str, expected: int) -> None
         assert response.status_code == expected, response.text
         if rule.path.endswith(".csv"):  # a download, not JSON
             assert response.headers["content-type"].startswith("text/csv")
+        elif rule.path.endswith((".html", ".pdf")):  # the assessment as a page or a download
+            kind = "text/html" if rule.path.endswith(".html") else "application/pdf"
+            assert response.headers["content-type"].startswith(kind)
         elif expected != 204:
             assert response.headers["content-type"].startswith("application/json")
             response.json()

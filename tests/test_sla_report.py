@@ -118,33 +118,35 @@ def test_hand_computed_scores_no_data_and_trend(session: Session) -> None:
     assert (got.month, got.previous_month) == ("2026-10", "2026-09")
     alpha = scope(got, "vendor", "Alpha")
     # MTTA: mean(0.6, 2) = 1.3 -> 90; MTTR: mean(0.186, 2) = 1.093 -> 96.9; P1: 1 of 1.
+    # No hosts, requests, plans or alerts: the other KPIs have no data.
     assert scores(alpha) == {"availability": 50.0, "mtta": 90.0, "mttr": 96.9,
-                             "p1_compliance": 100.0}  # fmt: skip
-    # 0.4 * 50 + 0.2 * (90 + 96.9 + 100) = 77.38
-    assert alpha.score == 77.38
+                             "p1_compliance": 100.0, "utilisation": None, "lead_time": None,
+                             "provisioning_success": None, "alert_noise": None}  # fmt: skip
+    # (0.25 * 50 + 0.1 * 90 + 0.1 * 96.9 + 0.15 * 100) / 0.6 = 76.98
+    assert alpha.score == 76.98
     kpis = {k.name: k for k in alpha.kpis}
     assert kpis["availability"].value == 0.999
     assert kpis["availability"].incident_ids == [ids["A"]]
     assert kpis["mtta"].incident_ids == sorted([ids["A"], ids["B"]])
     assert kpis["p1_compliance"].incident_ids == [ids["A"]]
-    # September: availability 50, MTTA 2 -> 66.67, MTTR 100, P1 0 of 1 -> 53.33.
-    assert alpha.previous_score == 53.33
-    assert alpha.delta == 24.05
+    # September: availability 50, MTTA 2 -> 66.67, MTTR 100, P1 0 of 1 -> 48.61.
+    assert alpha.previous_score == 48.61
+    assert alpha.delta == 28.37
     assert (kpis["availability"].delta, kpis["mtta"].delta, kpis["p1_compliance"].delta) == (
         0.0, 23.33, 100.0,
     )  # fmt: skip
-    # A department has no availability KPI data: the mean runs over the other three.
+    # dept-x has no replicas, so no availability KPI data: the mean runs over the other three.
     dept_x = scope(got, "department", "dept-x")
     assert scores(dept_x)["availability"] is None
-    assert dept_x.score == 95.63  # (90 + 96.9 + 100) / 3
-    assert (dept_x.previous_score, dept_x.delta) == (55.56, 40.07)
+    assert dept_x.score == 96.26  # (0.1 * 90 + 0.1 * 96.9 + 0.15 * 100) / 0.35
+    assert (dept_x.previous_score, dept_x.delta) == (47.62, 48.64)
     # No contract, no incidents: every KPI is no data, and so is the total; never 0 or 100.
     for empty in (scope(got, "vendor", "Beta"), scope(got, "department", "dept-y")):
         assert set(scores(empty).values()) == {None}
         assert (empty.score, empty.delta) == (None, None)
     # Weights are configurable: without availability, Alpha scores as dept-x does.
     flat = monthly_report(session, "2026-10", NOW, KpiConfig(weights={"availability": 0.0}))
-    assert scope(flat, "vendor", "Alpha").score == 95.63
+    assert scope(flat, "vendor", "Alpha").score == 96.26
     with pytest.raises(Invalid):
         monthly_report(session, "2026-13", NOW)
 
@@ -161,10 +163,10 @@ def test_csv_has_a_row_per_scope_and_kpi(session: Session) -> None:
     text = report_csv(monthly_report(session, "2026-10", NOW))
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == CSV_COLUMNS
-    # (2 vendors + 2 departments) x (4 KPIs + total)
-    assert len(rows) == 1 + 4 * 5
+    # (2 vendors + 2 departments) x (8 KPIs + total)
+    assert len(rows) == 1 + 4 * 9
     by_key = {(r[2], r[3]): dict(zip(CSV_COLUMNS, r, strict=True)) for r in rows[1:]}
-    assert by_key[("Alpha", "total")]["score"] == "77.38"
+    assert by_key[("Alpha", "total")]["score"] == "76.98"
     assert by_key[("Alpha", "mtta")]["incident_ids"] == f"{ids['A']} {ids['B']}"
     assert by_key[("Beta", "availability")]["score"] == ""  # no data: empty, not 0
 
@@ -188,7 +190,7 @@ def test_report_over_the_api_and_roles(
     got = client.get(f"{API}/report?month=2026-10", headers=manager)
     assert got.status_code == 200, got.text
     alpha = next(s for s in got.json()["scopes"] if s["name"] == "Alpha")
-    assert alpha["score"] == 77.38
+    assert alpha["score"] == 76.98
     as_csv = client.get(f"{API}/report.csv?month=2026-10", headers=actors["admin"].headers)
     assert as_csv.status_code == 200
     assert as_csv.headers["content-type"].startswith("text/csv")
@@ -216,7 +218,7 @@ def test_cli_report_month(cli_env: str, tmp_path: Path) -> None:
     shown = runner.invoke(app, ["report", "month", "2026-10"])
     assert shown.exit_code == 0, shown.output
     alpha = next(s for s in json.loads(shown.output)["scopes"] if s["name"] == "Alpha")
-    assert alpha["score"] == 77.38
+    assert alpha["score"] == 76.98
     target = tmp_path / "october.csv"
     written = runner.invoke(app, ["report", "month", "2026-10", "--format", "csv",
                                   "--out", str(target)])  # fmt: skip
@@ -245,9 +247,10 @@ def test_cli_sla_status_this_month(cli_env: str) -> None:
         session.commit()
 
     _seed(cli_env, seed)
-    shown = runner.invoke(app, ["sla", "status"], env={"COLUMNS": "250"})
+    month = f"{(now + timedelta(hours=8)):%Y-%m}"
+    shown = runner.invoke(app, ["sla", "status", "--month", month], env={"COLUMNS": "250"})
     assert shown.exit_code == 0, shown.output
-    assert "Beta: no data (target 0.9995)" in shown.output
+    assert "Beta: no data (target 99.95 %)" in shown.output
     allowed = 0.0005 * (end - start).total_seconds() / 60
     if now - start > 15 * MIN:  # the ten minutes of downtime are all in the past
         assert f"budget left {allowed - 10:.2f} of {allowed:.2f} min" in shown.output

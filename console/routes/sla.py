@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from console.deps import AdminDep, Id, SessionDep, StaffDep, require
+from console.deps import AdminDep, Id, SessionDep, SettingsDep, StaffDep, require
 from inventory.access import Viewer
 from inventory.models import (
     Role,
@@ -17,9 +17,14 @@ from inventory.models import (
 )
 from inventory.types import utcnow
 from sla import contracts
+from sla.document import assessment_document
 from sla.incidents import IncidentMetrics, incident_metrics, previous_month
-from sla.report import Report, monthly_report, report_csv
-from sla.settlement import Settlement, monthly_settlement
+from sla.measure import settlement_from_settings, settler
+from sla.render_html import render_html
+from sla.render_pdf import render_pdf
+from sla.report import Report, report_csv
+from sla.settlement import Settlement
+from sla.stored import ServedReport, report_for, source_headers
 
 router = APIRouter(prefix="/sla", tags=["sla"])
 ReaderDep = Annotated[Viewer, Depends(require(Role.admin, Role.manager))]
@@ -83,21 +88,48 @@ def sla_incidents(session: SessionDep, viewer: StaffDep, month: Month = None) ->
 @router.get(
     "/settlement",
     response_model=Settlement,
-    summary="Service credits per vendor for a month, with workings (availability from incidents)",
+    summary="Service credits per vendor for a month, with workings (Prometheus and incidents)",
 )
-def sla_settlement(session: SessionDep, viewer: ReaderDep, month: Month = None) -> Settlement:
+def sla_settlement(
+    session: SessionDep, settings: SettingsDep, viewer: ReaderDep, month: Month = None
+) -> Settlement:
     now = utcnow()
-    return monthly_settlement(session, month or previous_month(now), now)
+    return settlement_from_settings(session, settings, month or previous_month(now), now)
+
+
+Live = Annotated[
+    bool,
+    Query(description="compute from today's data even when the month's report is stored"),
+]
+
+
+def _served(
+    session: SessionDep, settings: SettingsDep, month: str | None, live: bool
+) -> tuple[str, ServedReport]:
+    """The month's stored copy (what vendors were scored on) unless `live`, else computed."""
+    now = utcnow()
+    chosen = month or previous_month(now)
+    return chosen, report_for(session, chosen, now, live, settler(session, settings, now))
 
 
 @router.get(
     "/report",
     response_model=Report,
     summary="The monthly assessment: KPI scores per vendor and department, with trend",
+    description="The stored copy when the month's report was stored (X-Report-Source: stored), "
+    "else computed now (live); `live=true` always computes.",
 )
-def sla_report(session: SessionDep, viewer: ReaderDep, month: Month = None) -> Report:
-    now = utcnow()
-    return monthly_report(session, month or previous_month(now), now)
+def sla_report(
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: ReaderDep,
+    month: Month = None,
+    live: Live = False,
+) -> JSONResponse:
+    _, served = _served(session, settings, month, live)
+    return JSONResponse(
+        served.report.model_dump(mode="json"), headers=source_headers(served.stored)
+    )
 
 
 @router.get(
@@ -106,13 +138,66 @@ def sla_report(session: SessionDep, viewer: ReaderDep, month: Month = None) -> R
     summary="The monthly assessment as CSV, one row per scope x KPI",
 )
 def sla_report_csv(
-    session: SessionDep, viewer: ReaderDep, month: Month = None
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: ReaderDep,
+    month: Month = None,
+    live: Live = False,
 ) -> PlainTextResponse:
-    now = utcnow()
-    chosen = month or previous_month(now)
-    body = report_csv(monthly_report(session, chosen, now))
+    chosen, served = _served(session, settings, month, live)
     return PlainTextResponse(
-        body,
+        report_csv(served.report),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="assessment-{chosen}.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="assessment-{chosen}.csv"',
+            **source_headers(served.stored),
+        },
+    )
+
+
+@router.get(
+    "/report.html",
+    response_class=HTMLResponse,
+    summary="The monthly assessment as a printable HTML page with charts (no scripts, offline)",
+)
+def sla_report_html(
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: ReaderDep,
+    month: Month = None,
+    live: Live = False,
+) -> HTMLResponse:
+    chosen, served = _served(session, settings, month, live)
+    now = utcnow()
+    document = assessment_document(
+        session, chosen, now, settle=settler(session, settings, now), report=served.report
+    )
+    return HTMLResponse(render_html(document), headers=source_headers(served.stored))
+
+
+@router.get(
+    "/report.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="The monthly assessment as a PDF download with charts",
+)
+def sla_report_pdf(
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: ReaderDep,
+    month: Month = None,
+    live: Live = False,
+) -> Response:
+    chosen, served = _served(session, settings, month, live)
+    now = utcnow()
+    document = assessment_document(
+        session, chosen, now, settle=settler(session, settings, now), report=served.report
+    )
+    return Response(
+        render_pdf(document),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="assessment-{chosen}.pdf"',
+            **source_headers(served.stored),
+        },
     )
