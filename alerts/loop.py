@@ -34,6 +34,7 @@ from inventory.settings import Settings
 from inventory.types import utcnow
 from sla import stored
 from sla.availability import SHANGHAI
+from sla.kpi import kpi_config
 from sla.measure import settler
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,8 @@ class AlertLoop:
     def store_due_report(self, now: datetime) -> StoredReport | None:
         """Store the due month's assessment report if it is not stored yet (sla.stored)."""
         with self._report_lock, session_scope(self.engine) as session:
-            row = stored.ensure_due(session, now, settler(session, self.settings, now))
+            settle = settler(session, self.settings, now)
+            row = stored.ensure_due(session, now, settle, kpi_config(self.settings))
         if row is not None:
             log.info("monthly report %s stored (%s)", row.month, row.trigger)
         return row

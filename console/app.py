@@ -33,6 +33,7 @@ from console.web import install as web
 from inventory.crypto import SecretBox
 from inventory.db import engine_from_settings
 from inventory.settings import Settings, get_settings
+from sla.kpi import kpi_config
 
 DESCRIPTION = """
 云衡 Yunheng: one inventory of the province's vendor clouds, SLA-aware placement
@@ -62,6 +63,7 @@ def create_app(
     # APScheduler logs every job run at INFO (the lease heartbeat is several a minute): only
     # its warnings and errors (missed runs, a job that raised) are worth an operator's log.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
+    kpi_config(settings)  # a bad YUNHENG_ASSESSMENT_KPIS stops start-up, naming the field
     engine = engine or engine_from_settings(settings)
     run_loop = alert_loop and settings.alert_loop
     box = SecretBox.from_settings(settings)

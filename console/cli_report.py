@@ -11,9 +11,10 @@ from rich.markup import escape
 
 from console.cli_common import fail, out
 from console.cli_common import session as _session
-from inventory.settings import get_settings
+from inventory.settings import Settings, get_settings
 from inventory.types import utcnow
 from sla.document import assessment_document
+from sla.kpi import KpiConfig, kpi_config
 from sla.measure import settler
 from sla.render_html import render_html
 from sla.render_pdf import render_pdf
@@ -30,16 +31,26 @@ class Format(StrEnum):
     pdf = "pdf"
 
 
+def report_config(settings: Settings) -> KpiConfig:
+    try:
+        return kpi_config(settings)
+    except ValueError as exc:
+        fail(str(exc), "YUNHENG_ASSESSMENT_KPIS")
+
+
 def _render(month: str, fmt: Format, live: bool) -> tuple[bytes, str]:
     """The report's bytes in `fmt` and a one-line summary of what they hold."""
     with _session() as session:
         now = utcnow()
-        settle = settler(session, get_settings(), now)
-        served = report_for(session, month, now, live, settle)
+        settings = get_settings()
+        settle, config = settler(session, settings, now), report_config(settings)
+        served = report_for(session, month, now, live, settle, config)
         origin = "stored copy" if served.stored else "computed now"
         report = served.report
         if fmt in (Format.html, Format.pdf):
-            document = assessment_document(session, month, now, settle=settle, report=report)
+            document = assessment_document(
+                session, month, now, settle=settle, report=report, config=config
+            )
             body = render_pdf(document) if fmt == Format.pdf else render_html(document).encode()
             return body, f"{len(report.scopes)} scope(s), {origin}"
     text = report_csv(report) if fmt == Format.csv else report.model_dump_json(indent=2) + "\n"

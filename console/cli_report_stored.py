@@ -14,7 +14,7 @@ from rich.table import Table
 
 from console.cli_common import actor, out
 from console.cli_common import session as _session
-from console.cli_report import report_app
+from console.cli_report import report_app, report_config
 from inventory.paging import MAX_LIMIT, PageParams
 from inventory.settings import get_settings
 from inventory.types import utcnow
@@ -30,8 +30,9 @@ def report_generate(
     who = actor()
     with _session() as session:
         now = utcnow()
-        settle = settler(session, get_settings(), now)
-        row = stored.generate_on_demand(session, who, month, now, settle)
+        settings = get_settings()
+        settle, config = settler(session, settings, now), report_config(settings)
+        row = stored.generate_on_demand(session, who, month, now, settle, config)
         scopes = len(row.body.get("scopes", []))
         meta = stored.public(row)
     out.print(

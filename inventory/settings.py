@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     rule_files: str = Field(
         default="",
         description="Prometheus alerting-rule files, comma-separated; globs allowed.",
+    )
+    assessment_kpis: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The monthly assessment's KPI weights and targets as JSON (sla.kpi.KpiConfig),"
+        ' e.g. {"weights": {"availability": 0.4, "alert_noise": 0}, "lead_time_target_hours": 48};'
+        " what it leaves out keeps its default.",
     )
     slo_file: str = Field(
         default="",

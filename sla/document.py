@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from sla.incidents import NONE, incident_metrics
+from sla.kpi import KpiConfig
 from sla.report import Kpi, Report, monthly_report
 from sla.settlement import Settle, Settlement, monthly_settlement
 
@@ -156,11 +157,12 @@ def assessment_document(
     *,
     settle: Settle | None = None,
     report: Report | None = None,
+    config: KpiConfig | None = None,
 ) -> AssessmentDocument:
     """The report, the settlement and the trend for `month` (validated by monthly_report).
     `report`: a stored copy to render instead of computing it; `settle`: as monthly_report."""
     settlement = settle(month) if settle else monthly_settlement(session, month, now)
-    report = report or monthly_report(session, month, now, settle=settle)
+    report = report or monthly_report(session, month, now, config, settle)
     months = months_ending(month, TREND_MONTHS)
     return AssessmentDocument(
         report=report,

@@ -24,9 +24,10 @@ weighted mean; it is never scored 0 or 100.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inventory.models import Severity
+from inventory.settings import Settings
 
 # They sum to 1 and availability, what the contract is about, weighs most.
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -70,6 +71,8 @@ class KpiConfig(BaseModel):
     """Weights (any non-negative numbers; normalised over the KPIs with data; a KPI not
     named keeps its default weight, 0 leaves it out) and targets."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not ignored
+
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     repair_minutes: dict[Severity, int] = Field(
         default_factory=lambda: dict(DEFAULT_REPAIR_MINUTES)
@@ -103,6 +106,19 @@ class KpiConfig(BaseModel):
             detail=why,
             incident_ids=[],
         )
+
+
+def kpi_config(settings: Settings) -> KpiConfig:
+    """The assessment's weights and targets from YUNHENG_ASSESSMENT_KPIS; a bad value raises
+    ValueError naming the setting and the field (the app checks it at start-up)."""
+    try:
+        return KpiConfig.model_validate(settings.assessment_kpis)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "value"
+        raise ValueError(f"YUNHENG_ASSESSMENT_KPIS: {where}: {first.get('msg')}") from None
+    except ValueError as exc:  # the cross-field checks of model_post_init
+        raise ValueError(f"YUNHENG_ASSESSMENT_KPIS: {exc}") from None
 
 
 def _clamp(value: float) -> float:

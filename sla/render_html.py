@@ -7,7 +7,7 @@ Decisions:
   Their XML prolog and namespace declarations are dropped (inline SVG in HTML needs none, and
   they are the only URLs renderSVG writes), and their clip-path ids made unique per chart so
   several charts can share one page.
-- Every id behind a KPI links to the record in the API (incidents: /alerts/incidents/{id} in the console).
+- Every id behind a KPI links to its console page (incidents: /alerts/incidents/{id}).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from inventory.models import Role, StoredReport, StoredReportPublic
 from inventory.paging import Page, PageParams, count, order_by
 from sla.availability import SHANGHAI
 from sla.incidents import month_bounds, previous_month
+from sla.kpi import KpiConfig
 from sla.report import Report, monthly_report
 from sla.settlement import Settle
 
@@ -136,6 +137,7 @@ def generate(
     *,
     replace: bool = True,
     settle: Settle | None = None,
+    config: KpiConfig | None = None,
 ) -> StoredReport:
     """Compute `month`'s report as of `now` and store it (flushed, not committed).
 
@@ -148,7 +150,7 @@ def generate(
     row = stored(session, month)
     if row is not None and not replace:
         return row
-    body = monthly_report(session, month, now, settle=settle).model_dump(mode="json")
+    body = monthly_report(session, month, now, config, settle).model_dump(mode="json")
     if row is None:
         fresh = StoredReport(
             month=month, trigger=trigger, generated_by=by, generated_at=now, body=body
@@ -175,15 +177,20 @@ def generate(
 
 
 def generate_on_demand(
-    session: Session, viewer: Viewer, month: str, now: datetime, settle: Settle | None = None
+    session: Session,
+    viewer: Viewer,
+    month: str,
+    now: datetime,
+    settle: Settle | None = None,
+    config: KpiConfig | None = None,
 ) -> StoredReport:
     """A user's "generate now": admins and managers; replaces any stored copy."""
     viewer.require(Role.admin, Role.manager)
-    return generate(session, month, now, ON_DEMAND, viewer.username, settle=settle)
+    return generate(session, month, now, ON_DEMAND, viewer.username, settle=settle, config=config)
 
 
 def ensure_due(
-    session: Session, now: datetime, settle: Settle | None = None
+    session: Session, now: datetime, settle: Settle | None = None, config: KpiConfig | None = None
 ) -> StoredReport | None:
     """Store the due month's report unless a copy made at or after its due time is stored;
     the stored row, or None when there was nothing to do. Safe to run any number of times."""
@@ -193,7 +200,9 @@ def ensure_due(
         return None
     # A stale copy (made on demand before the due time) is replaced; a missing one is
     # inserted, and if another leader inserted it meanwhile, theirs stands.
-    return generate(session, month, now, SCHEDULE, None, replace=row is not None, settle=settle)
+    return generate(
+        session, month, now, SCHEDULE, None, replace=row is not None, settle=settle, config=config
+    )
 
 
 @dataclass(frozen=True)
@@ -203,13 +212,18 @@ class ServedReport:
 
 
 def report_for(
-    session: Session, month: str, now: datetime, live: bool, settle: Settle | None = None
+    session: Session,
+    month: str,
+    now: datetime,
+    live: bool,
+    settle: Settle | None = None,
+    config: KpiConfig | None = None,
 ) -> ServedReport:
     """The stored copy of `month` when there is one and `live` is false, else computed now."""
     row = None if live else stored(session, month)
     if row is not None:
         return ServedReport(Report.model_validate(row.body), public(row))
-    return ServedReport(monthly_report(session, month, now, settle=settle), None)
+    return ServedReport(monthly_report(session, month, now, config, settle), None)
 
 
 def source_headers(meta: StoredReportPublic | None) -> dict[str, str]:

@@ -9,6 +9,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,11 +32,13 @@ from inventory.models import (
     RequestStatus,
     ResourceRequest,
 )
+from inventory.settings import Settings
 from sla.cloud_availability import cloud_downtime
 from sla.incidents import month_bounds
 from sla.kpi import (
     DEFAULT_WEIGHTS,
     KpiConfig,
+    kpi_config,
     score_band,
     score_compliance,
     score_time_ratio,
@@ -283,3 +286,25 @@ def test_a_fixed_number_of_queries(session: Session, engine: Engine) -> None:
     assert kpi(grown, "vendor", "Alpha", "lead_time").request_ids[-1] > ids.requests["R6"]
     assert len(big) == len(small)
     assert session.execute(sa.select(sa.func.count()).select_from(Cloud)).scalar_one() == 4
+
+
+def test_weights_and_targets_come_from_settings(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        assessment_kpis={
+            "weights": {"availability": 0.5, "alert_noise": 0},
+            "lead_time_target_hours": 48,
+        },
+    )
+    config = kpi_config(settings)
+    assert config.weights["availability"] == 0.5 and config.weights["alert_noise"] == 0
+    assert config.weights["mtta"] == DEFAULT_WEIGHTS["mtta"]  # what it leaves out keeps its default
+    assert config.lead_time_target_hours == 48
+    for bad, named in [
+        ({"weights": {"uptime": 1}}, "unknown KPI"),
+        ({"wieghts": {}}, "wieghts"),
+        ({"lead_time_target_hours": -1}, "lead_time_target_hours"),
+    ]:
+        with pytest.raises(ValueError, match=named) as caught:
+            kpi_config(Settings(data_dir=tmp_path, assessment_kpis=bad))
+        assert "YUNHENG_ASSESSMENT_KPIS" in str(caught.value)

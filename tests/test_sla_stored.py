@@ -203,12 +203,12 @@ def test_racing_writers_store_one_row(
     real = monthly_report
     other_at = DUE + 5 * MIN
 
-    def other_leader_first(s: Session, month: str, now: datetime, **kw: Any) -> Any:
+    def other_leader_first(s: Session, month: str, now: datetime, *a: Any, **kw: Any) -> Any:
         monkeypatch.setattr("sla.stored.monthly_report", real)
         with Session(engine, expire_on_commit=False) as other:
             stored.generate(other, month, other_at, stored.SCHEDULE, None)
             other.commit()
-        return real(s, month, now, **kw)
+        return real(s, month, now, *a, **kw)
 
     monkeypatch.setattr("sla.stored.monthly_report", other_leader_first)
     kept = stored.ensure_due(session, DUE + 6 * MIN)

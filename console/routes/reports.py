@@ -21,6 +21,7 @@ from inventory.models import Role, StoredReportPublic
 from inventory.paging import Page
 from inventory.types import utcnow
 from sla import stored
+from sla.kpi import kpi_config
 from sla.measure import settler
 from sla.report import Report
 
@@ -67,6 +68,7 @@ def reports_generate(
     month: Month, session: SessionDep, settings: SettingsDep, viewer: ReaderDep
 ) -> StoredReportPublic:
     now = utcnow()
-    row = stored.generate_on_demand(session, viewer, month, now, settler(session, settings, now))
+    settle, config = settler(session, settings, now), kpi_config(settings)
+    row = stored.generate_on_demand(session, viewer, month, now, settle, config)
     session.commit()
     return stored.public(row)

@@ -19,6 +19,7 @@ from inventory.types import utcnow
 from sla import contracts
 from sla.document import assessment_document
 from sla.incidents import IncidentMetrics, incident_metrics, previous_month
+from sla.kpi import kpi_config
 from sla.measure import settlement_from_settings, settler
 from sla.render_html import render_html
 from sla.render_pdf import render_pdf
@@ -109,7 +110,8 @@ def _served(
     """The month's stored copy (what vendors were scored on) unless `live`, else computed."""
     now = utcnow()
     chosen = month or previous_month(now)
-    return chosen, report_for(session, chosen, now, live, settler(session, settings, now))
+    settle, config = settler(session, settings, now), kpi_config(settings)
+    return chosen, report_for(session, chosen, now, live, settle, config)
 
 
 @router.get(
@@ -170,7 +172,12 @@ def sla_report_html(
     chosen, served = _served(session, settings, month, live)
     now = utcnow()
     document = assessment_document(
-        session, chosen, now, settle=settler(session, settings, now), report=served.report
+        session,
+        chosen,
+        now,
+        settle=settler(session, settings, now),
+        report=served.report,
+        config=kpi_config(settings),
     )
     return HTMLResponse(render_html(document), headers=source_headers(served.stored))
 
@@ -191,7 +198,12 @@ def sla_report_pdf(
     chosen, served = _served(session, settings, month, live)
     now = utcnow()
     document = assessment_document(
-        session, chosen, now, settle=settler(session, settings, now), report=served.report
+        session,
+        chosen,
+        now,
+        settle=settler(session, settings, now),
+        report=served.report,
+        config=kpi_config(settings),
     )
     return Response(
         render_pdf(document),
