@@ -21,6 +21,7 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 DYNAMIC_PREFIXES = {
     "role.": ["admin", "department", "oncall", "manager"],
     "sla.status.": ["met", "credit", "below_target_no_tier", "no_data"],
+    "dashboard.kind.": ["place", "rebalance"],
 }
 
 

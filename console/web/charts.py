@@ -21,7 +21,7 @@ def vendor_bars(vendors: dict[str, Usage], t: Translator) -> dict[str, Any]:
     return {
         "color": PALETTE,
         "tooltip": {"trigger": "axis"},
-        "legend": {"data": [t("col.cpu"), t("col.memory")]},
+        "legend": {"data": [t("col.cpu"), t("col.memory")], "top": 0},
         "grid": {"left": 48, "right": 16, "bottom": 32, "top": 40},
         "xAxis": {"type": "category", "data": names},
         "yAxis": {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},
@@ -46,7 +46,7 @@ def zone_heatmap(zones: list[ZoneUsage], t: Translator) -> dict[str, Any]:
             cells.append([column, row, _pct(value) if value is not None else "-"])
     return {
         "tooltip": {"position": "top"},
-        "grid": {"left": 160, "right": 24, "bottom": 64, "top": 16},
+        "grid": {"left": 160, "right": 24, "bottom": 90, "top": 16},
         "xAxis": {"type": "category", "data": columns, "splitArea": {"show": True}},
         "yAxis": {"type": "category", "data": labels, "splitArea": {"show": True}},
         "visualMap": {

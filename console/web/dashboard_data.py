@@ -18,6 +18,7 @@ from inventory.models import (
     HostState,
     Plan,
     PlanStatus,
+    ResourceRequest,
     Severity,
     Zone,
 )
@@ -66,7 +67,7 @@ class Dashboard:
     clouds: dict[str, Usage]
     firing: dict[str, int]  # severity -> firing alerts
     settlement: Settlement | None
-    pending_plans: list[Plan] = field(default_factory=list)
+    pending_plans: list[tuple[Plan, str | None]] = field(default_factory=list)  # plan, service
     pending_total: int = 0
 
 
@@ -121,11 +122,16 @@ def dashboard(session: Session, now: datetime) -> Dashboard:
         clouds.setdefault(z.cloud, Usage()).add(z.usage)
     pending = col(Plan.status) == PlanStatus.proposed
     total = session.execute(sa.select(sa.func.count()).select_from(Plan).where(pending)).scalar()
-    plans = list(
-        session.execute(
-            sa.select(Plan).where(pending).order_by(col(Plan.created_at)).limit(5)
-        ).scalars()
-    )
+    plans = [
+        (plan, service)
+        for plan, service in session.execute(
+            sa.select(Plan, col(ResourceRequest.service_name))
+            .outerjoin(ResourceRequest, col(ResourceRequest.id) == col(Plan.request_id))
+            .where(pending)
+            .order_by(col(Plan.created_at))
+            .limit(5)
+        ).all()
+    ]
     return Dashboard(
         zones=zones,
         vendors=vendors,

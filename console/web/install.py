@@ -9,7 +9,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
-from console.web import pages_auth, pages_dashboard
+from console.web import (
+    pages_admin,
+    pages_alerts,
+    pages_approvals,
+    pages_auth,
+    pages_dashboard,
+    pages_inventory,
+    pages_reports,
+    pages_requests,
+)
 from console.web.render import home_for, render
 from console.web.security import SecurityHeaders
 from console.web.session import (
@@ -22,7 +31,8 @@ from inventory.accounts import resolve_token, viewer_of
 from inventory.settings import Settings
 
 STATIC = Path(__file__).parent.parent / "static"
-PAGE_ROUTERS = (pages_auth, pages_dashboard)
+PAGE_ROUTERS = (pages_auth, pages_dashboard, pages_approvals, pages_inventory, pages_requests,
+                pages_admin, pages_reports, pages_alerts)  # fmt: skip
 
 
 def _page_error(request: Request, status_code: int, message: str) -> Response:
