@@ -303,3 +303,11 @@ def test_keyboard_reaches_the_navigation(page: Page, console: Console) -> None:
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.closest('nav') !== null")
+
+
+def test_api_docs_run_under_the_csp(page: Page, console: Console) -> None:
+    """Swagger UI starts from a static script, so /docs works with inline scripts forbidden."""
+    page.goto(f"{console.url}/docs")
+    expect(page.locator(".swagger-ui .info .title").first).to_contain_text("Yunheng")
+    expect(page.locator(".opblock").first).to_be_visible()
+    shot(page, "api-docs")
