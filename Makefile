@@ -11,7 +11,7 @@ MOTO_SPEC  := moto[server]>=5.1,<6
 # Debian packages the test suite's real peers need (installed only as root, only if missing).
 DEBIAN_PACKAGES := postgresql prometheus prometheus-alertmanager poppler-utils poppler-data chromium
 
-.PHONY: demo test lint typecheck pytest system-deps testbed-openstack bench clean
+.PHONY: demo test lint typecheck pytest system-deps testbed-openstack bench audit-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -71,6 +71,12 @@ test: lint typecheck pytest
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.reconcile
+
+# Known vulnerabilities in what .venv has installed, from PyPI's advisory data (network: PyPI
+# only). --strict: a dependency that could not be checked fails it (unchecked is not clean).
+# Not part of `make test`, so an offline machine can still test.
+audit-deps: $(STAMP)
+	$(BIN)/pip-audit --strict --progress-spinner off --skip-editable
 
 clean:
 	rm -rf $(VENV) $(MOTO_VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
@@ -36,6 +37,10 @@ class SimulatorFaults(BaseModel):
     hosts_down: list[str] = Field(default_factory=list, description="host names reported down")
     hosts_missing: list[str] = Field(
         default_factory=list, description="host names left out of the snapshot (decommissioned)"
+    )
+    # A slow cloud, so a test can stop a process while a plan is being applied.
+    provision_delay_seconds: float = Field(
+        default=0.0, ge=0, le=60, description="provision() sleeps this long before it answers"
     )
 
 
@@ -101,6 +106,8 @@ class SimulatorAdapter(Adapter):
 
     def provision(self, request: ProvisionRequest) -> ProvisionResult:
         self._fail_if_unreachable(f"provision {request.name}")
+        if self.config.faults.provision_delay_seconds:
+            time.sleep(self.config.faults.provision_delay_seconds)
         external_id = f"sim-made-{request.idempotency_key}"
         with self._lock:
             made = self._made.setdefault(self._identity, {})

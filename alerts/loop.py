@@ -32,6 +32,7 @@ from inventory.db import session_scope
 from inventory.models import StoredReport
 from inventory.settings import Settings
 from inventory.types import utcnow
+from scheduler import resume
 from sla import stored
 from sla.availability import SHANGHAI
 from sla.kpi import kpi_config
@@ -43,6 +44,9 @@ LEASE_NAME = "alert-loop"
 REPORT_JOB = "monthly-report"
 REPORT_CATCH_UP_JOB = "monthly-report-catch-up"
 REPORT_CATCH_UP_SECONDS = 3600.0
+# Durable apply (scheduler.resume): how often the leader looks for plans whose apply died.
+RESUME_JOB = "plan-resume"
+RESUME_SECONDS = 5.0
 
 
 def report_trigger() -> CronTrigger:
@@ -185,6 +189,8 @@ class AlertLoop:
             # then or leadership may move, checked by every new leader at once and hourly.
             self.leader.add_cron_job(REPORT_JOB, self.store_due_report, report_trigger())
             self.leader.add_job(REPORT_CATCH_UP_JOB, self.catch_up_report, REPORT_CATCH_UP_SECONDS)
+        # The safety net behind the approval's own background apply: see scheduler.resume.
+        self.leader.add_job(RESUME_JOB, self.resume_plans, RESUME_SECONDS)
         self.last: CycleReport | None = None
         self.cycles = 0  # cycles run by this replica (tests and logs)
 
@@ -216,6 +222,16 @@ class AlertLoop:
         # Interval jobs get their slot's time (up to an hour early here); the report's
         # as_of and generated_at want the real time.
         return self.store_due_report(self.leader.clock())
+
+    def resume_plans(self, slot_time: datetime) -> list[resume.Resumed]:
+        """Apply again the plans whose apply stopped with its process (scheduler.resume)."""
+        return resume.resume_orphaned(
+            self.engine,
+            self.box,
+            silent_for=resume.stale_after(self.settings),
+            timeout=self.settings.adapter_timeout_seconds,
+            clock=self.leader.clock,
+        )
 
     def start(self) -> None:
         source = self.evaluator.source

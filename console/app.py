@@ -63,6 +63,9 @@ def create_app(
     # APScheduler logs every job run at INFO (the lease heartbeat is several a minute): only
     # its warnings and errors (missed runs, a job that raised) are worth an operator's log.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
+    # /readyz compares the database's Alembic revision with the code's; Alembic logs two
+    # INFO lines per look, which a probe every few seconds turns into noise.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
     kpi_config(settings)  # a bad YUNHENG_ASSESSMENT_KPIS stops start-up, naming the field
     engine = engine or engine_from_settings(settings)
     run_loop = alert_loop and settings.alert_loop

@@ -17,6 +17,8 @@ from adapters import service as clouds
 from adapters.registry import REGISTRY
 from console import cli_report_stored  # noqa: F401 - adds `report generate`, `report list`
 from console.cli_alerts import alerts_app, incidents_app
+from console.cli_audit import audit_app
+from console.cli_backup import register as register_backup
 from console.cli_channels import channel_app
 from console.cli_common import actor as _actor
 from console.cli_common import box as _box
@@ -56,6 +58,8 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(sla_app, name="sla")
 app.add_typer(report_app, name="report")
+app.add_typer(audit_app, name="audit")
+register_backup(app)  # `backup`, `restore`
 
 
 @db_app.command("upgrade")

@@ -73,7 +73,18 @@ async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# How SQLite (SQLITE_FULL) and PostgreSQL (53100 disk_full, "No space left on device") say it.
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
+
+
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    if any(marker in str(exc).lower() for marker in _DISK_FULL):
+        # Not a retry-shortly outage: someone must free space. Nothing was written.
+        log.critical("database disk full on %s: %s", request.url.path, exc)
+        return JSONResponse(
+            _body("the database's disk is full; nothing was saved; free space and retry"),
+            status_code=status.HTTP_507_INSUFFICIENT_STORAGE,
+        )
     log.error("database unavailable on %s: %s", request.url.path, exc)
     return JSONResponse(
         _body("database unavailable; retry shortly"),

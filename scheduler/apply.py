@@ -57,6 +57,16 @@ def retry(session: Session, viewer: Viewer, plan_id: int) -> Plan:
         raise Conflict(f"plan {plan_id} is {plan.status.value}; only a partial plan is retried")
     plan.status = PlanStatus.approved
     session.add(plan)
+    # Stamp what is left to do: the leader's resume job (scheduler.resume) takes only plans
+    # with no progress for a while, so it leaves this retry's apply alone.
+    session.execute(
+        sa.update(Allocation)
+        .where(
+            col(Allocation.plan_id) == plan_id,
+            col(Allocation.status) != AllocationStatus.provisioned,
+        )
+        .values(updated_at=utcnow())
+    )
     audit.record(
         session, actor=viewer.username, action="plan.retry", target_type="plan", target_id=plan_id
     )

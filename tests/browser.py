@@ -138,3 +138,26 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is not None
+
+
+def start_serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`yunheng serve` on a free 127.0.0.1 port with `env` (YUNHENG_* settings) over this
+    process's environment, once it answers /healthz: the process and its URL. For tests
+    that kill or restart replicas themselves; the caller stops the process."""
+    port = free_port()
+    yunheng = str(Path(sys.executable).with_name("yunheng"))
+    with log.open("ab") as sink:  # appended: a restarted replica keeps its predecessor's log
+        proc = subprocess.Popen(
+            [yunheng, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc, log)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, url

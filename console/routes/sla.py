@@ -137,6 +137,7 @@ def sla_report(
 @router.get(
     "/report.csv",
     response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {}}}},
     summary="The monthly assessment as CSV, one row per scope x KPI",
 )
 def sla_report_csv(
