@@ -13,13 +13,11 @@ from console.cli_common import fail, out
 from console.cli_common import session as _session
 from inventory.settings import Settings, get_settings
 from inventory.types import utcnow
-from sla.document import assessment_document
 from sla.kpi import KpiConfig, kpi_config
-from sla.measure import settler
 from sla.render_html import render_html
 from sla.render_pdf import render_pdf
 from sla.report import report_csv
-from sla.stored import report_for
+from sla.serve import served_document, served_report
 
 report_app = typer.Typer(help="The monthly assessment report (运维考核).", no_args_is_help=True)
 
@@ -41,20 +39,18 @@ def report_config(settings: Settings) -> KpiConfig:
 def _render(month: str, fmt: Format, live: bool) -> tuple[bytes, str]:
     """The report's bytes in `fmt` and a one-line summary of what they hold."""
     with _session() as session:
-        now = utcnow()
-        settings = get_settings()
-        settle, config = settler(session, settings, now), report_config(settings)
-        served = report_for(session, month, now, live, settle, config)
-        origin = "stored copy" if served.stored else "computed now"
-        report = served.report
+        now, settings = utcnow(), get_settings()
+        report_config(settings)  # a bad setting is a CLI error naming it
         if fmt in (Format.html, Format.pdf):
-            document = assessment_document(
-                session, month, now, settle=settle, report=report, config=config
-            )
+            served, document = served_document(session, settings, month, now, live)
             body = render_pdf(document) if fmt == Format.pdf else render_html(document).encode()
-            return body, f"{len(report.scopes)} scope(s), {origin}"
-    text = report_csv(report) if fmt == Format.csv else report.model_dump_json(indent=2) + "\n"
-    return text.encode(), f"{len(report.scopes)} scope(s), {origin}"
+        else:
+            served = served_report(session, settings, month, now, live)
+            report = served.report
+            text = report_csv(report) if fmt == Format.csv else report.model_dump_json(indent=2)
+            body = (text if fmt == Format.csv else text + "\n").encode()
+    origin = "stored copy" if served.stored else "computed now"
+    return body, f"{len(served.report.scopes)} scope(s), {origin}"
 
 
 @report_app.command("month")

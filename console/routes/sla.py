@@ -17,15 +17,14 @@ from inventory.models import (
 )
 from inventory.types import utcnow
 from sla import contracts
-from sla.document import assessment_document
 from sla.incidents import IncidentMetrics, incident_metrics, previous_month
-from sla.kpi import kpi_config
-from sla.measure import settlement_from_settings, settler
+from sla.measure import settlement_from_settings
 from sla.render_html import render_html
 from sla.render_pdf import render_pdf
 from sla.report import Report, report_csv
+from sla.serve import served_document, served_report
 from sla.settlement import Settlement
-from sla.stored import ServedReport, report_for, source_headers
+from sla.stored import ServedReport, source_headers
 
 router = APIRouter(prefix="/sla", tags=["sla"])
 ReaderDep = Annotated[Viewer, Depends(require(Role.admin, Role.manager))]
@@ -110,8 +109,7 @@ def _served(
     """The month's stored copy (what vendors were scored on) unless `live`, else computed."""
     now = utcnow()
     chosen = month or previous_month(now)
-    settle, config = settler(session, settings, now), kpi_config(settings)
-    return chosen, report_for(session, chosen, now, live, settle, config)
+    return chosen, served_report(session, settings, chosen, now, live)
 
 
 @router.get(
@@ -170,16 +168,8 @@ def sla_report_html(
     month: Month = None,
     live: Live = False,
 ) -> HTMLResponse:
-    chosen, served = _served(session, settings, month, live)
     now = utcnow()
-    document = assessment_document(
-        session,
-        chosen,
-        now,
-        settle=settler(session, settings, now),
-        report=served.report,
-        config=kpi_config(settings),
-    )
+    served, document = served_document(session, settings, month or previous_month(now), now, live)
     return HTMLResponse(render_html(document), headers=source_headers(served.stored))
 
 
@@ -196,16 +186,9 @@ def sla_report_pdf(
     month: Month = None,
     live: Live = False,
 ) -> Response:
-    chosen, served = _served(session, settings, month, live)
     now = utcnow()
-    document = assessment_document(
-        session,
-        chosen,
-        now,
-        settle=settler(session, settings, now),
-        report=served.report,
-        config=kpi_config(settings),
-    )
+    chosen = month or previous_month(now)
+    served, document = served_document(session, settings, chosen, now, live)
     return Response(
         render_pdf(document),
         media_type="application/pdf",

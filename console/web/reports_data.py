@@ -1,7 +1,7 @@
 """What the reports page shows for a month, gathered once for the page and its downloads.
 
 Decisions:
-- The report is the stored copy when one exists (sla.stored.report_for), as the month's
+- The report is the stored copy when one exists (sla.serve, sla.stored), as the month's
   record; `?live=1` computes it now instead. The page says which it shows, and when and by
   whom (or by the schedule) the stored copy was generated.
 - The settlement is always computed now, with both sources (sla.measure: Prometheus where it
@@ -22,12 +22,11 @@ from sqlmodel import Session
 
 from inventory.models import StoredReportPublic
 from inventory.settings import Settings
-from sla.document import TREND_MONTHS, AssessmentDocument, months_ending, vendor_trend
+from sla.document import AssessmentDocument
 from sla.incidents import month_bounds
-from sla.measure import settlement_from_settings
 from sla.report import Report
+from sla.serve import served_document
 from sla.settlement import Settlement
-from sla.stored import report_for
 
 
 def shift_month(month: str, by: int) -> str:
@@ -59,13 +58,7 @@ def report_view(
 ) -> ReportView:
     """Everything for `month` (validated: Invalid naming `month`)."""
     _, end = month_bounds(month)
-    served = report_for(session, month, now, live)
-    settlement = settlement_from_settings(session, settings, month, now)
-    months = months_ending(month, TREND_MONTHS)
-    document = AssessmentDocument(
-        report=served.report,
-        settlement=settlement,
-        trend_months=months,
-        trend=vendor_trend(session, months, now),
+    served, document = served_document(session, settings, month, now, live)
+    return ReportView(
+        month, served.report, served.stored, document.settlement, document, now >= end
     )
-    return ReportView(month, served.report, served.stored, settlement, document, now >= end)
