@@ -11,7 +11,7 @@ MOTO_SPEC  := moto[server]>=5.1,<6
 # Debian packages the test suite's real peers need (installed only as root, only if missing).
 DEBIAN_PACKAGES := postgresql prometheus prometheus-alertmanager poppler-utils poppler-data chromium
 
-.PHONY: demo test lint typecheck pytest system-deps testbed-openstack bench audit-deps clean
+.PHONY: demo test lint typecheck pytest system-deps testbed-openstack bench audit-deps lock clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -76,7 +76,16 @@ bench: $(STAMP) system-deps
 # only). --strict: a dependency that could not be checked fails it (unchecked is not clean).
 # Not part of `make test`, so an offline machine can still test.
 audit-deps: $(STAMP)
-	$(BIN)/pip-audit --strict --progress-spinner off --skip-editable
+	$(BIN)/pip-audit --strict --progress-spinner off --no-deps --disable-pip \
+	  --requirement deploy/requirements.lock
+
+# The runtime dependencies pinned in deploy/requirements.lock: resolved in a scratch venv from
+# pyproject.toml alone (no dev extra), so the lock is what the image installs.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet .
+	{ sed -n '1,2p' deploy/requirements.lock; .venv-lock/bin/pip freeze --exclude yunheng; } \
+	  > deploy/requirements.lock.new && mv deploy/requirements.lock.new deploy/requirements.lock
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) $(MOTO_VENV) var .pytest_cache .mypy_cache .ruff_cache

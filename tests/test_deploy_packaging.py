@@ -12,10 +12,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -166,8 +169,11 @@ def wheel_files(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         if instruction == "COPY":
             *sources, dest = args.split()
             for source in sources:
-                target = src / (source if dest.endswith("/") else dest)
-                if (ROOT / source).is_dir():
+                # As Docker does: a file copied into a directory keeps only its own name.
+                is_dir = (ROOT / source).is_dir()
+                into = Path(dest) / (source if is_dir else Path(source).name)
+                target = src / (into if dest.endswith("/") else dest)
+                if is_dir:
                     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
                     shutil.copytree(ROOT / source, target, ignore=ignore)
                 else:
@@ -211,3 +217,15 @@ def test_image_can_back_up_the_compose_database() -> None:
     compose = (DEPLOY / "compose.yaml").read_text()
     [server] = re.findall(r"image: postgres:(\d+)\.", compose)
     assert server == "15"  # Debian bookworm's postgresql-client
+
+
+def test_the_lock_pins_every_runtime_dependency() -> None:
+    """deploy/requirements.lock (make lock) pins each dependency pyproject.toml names, exactly."""
+    lock = (DEPLOY / "requirements.lock").read_text().splitlines()
+    pins = [line for line in lock if line and not line.startswith("#")]
+    assert pins and all("==" in line for line in pins), "every line an exact pin"
+    pinned = {canonicalize_name(line.split("==")[0]) for line in pins}
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
+    wanted = {canonicalize_name(Requirement(d).name) for d in project["dependencies"]}
+    assert wanted - pinned == set()
+    assert "constraint requirements.lock" in (DEPLOY / "Dockerfile").read_text()
