@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -35,6 +36,22 @@ PAGE_ROUTERS = (pages_auth, pages_dashboard, pages_approvals, pages_inventory, p
                 pages_admin, pages_reports, pages_alerts)  # fmt: skip
 
 
+class AssetFiles(StaticFiles):
+    """Vendored files carry their version in their name, so browsers may keep them for a
+    year without asking again (ECharts is 1.1 MB); the console's own CSS and JS are
+    revalidated on each load (a 304 when unchanged), so an upgrade shows at once."""
+
+    def file_response(
+        self, full_path: Any, stat_result: Any, scope: Any, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        versioned = "/vendor/" in str(full_path).replace("\\", "/")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "no-cache"
+        )
+        return response
+
+
 def _page_error(request: Request, status_code: int, message: str) -> Response:
     return render(
         request, "error.html", None, status_code=status_code, status=status_code, message=message
@@ -53,7 +70,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.page_errors = _page_error
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_middleware(SecurityHeaders)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", AssetFiles(directory=STATIC), name="static")
     for module in PAGE_ROUTERS:
         app.include_router(module.router)
 
