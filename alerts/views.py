@@ -48,7 +48,16 @@ from inventory.models import (
     Severity,
     Silence,
 )
-from inventory.paging import AnySelect, Page, PageParams, count, order_by, ref_filter
+from inventory.paging import (
+    AnySelect,
+    Page,
+    PageParams,
+    core_execute,
+    count,
+    order_by,
+    ref_filter,
+    table_columns,
+)
 
 ACTIVE_ALERTS = "pending,firing"
 OPEN_INCIDENTS = "open,acknowledged"
@@ -99,7 +108,8 @@ def _cloud_filter(session: Session, ref: str) -> int:
 def list_alerts(
     session: Session, viewer: Viewer, f: AlertFilter, page: PageParams
 ) -> Page[AlertPublic]:
-    query: AnySelect = sa.select(Alert).where(
+    # Core rows, not ORM objects: this list is on the API's hot path (same fields either way).
+    query: AnySelect = sa.select(*table_columns(Alert)).where(
         col(Alert.state).in_(_choices(f.state or ACTIVE_ALERTS, AlertState, "state"))
     )
     if f.severity:
@@ -131,9 +141,9 @@ def list_alerts(
     )
     query = query.order_by(*sort)
     if not f.matcher:
-        rows = session.execute(query.offset(page.offset).limit(page.limit)).scalars()
+        rows = core_execute(session, query.offset(page.offset).limit(page.limit))
         return Page(
-            items=[alert_public(a) for a in rows],
+            items=[AlertPublic.model_validate(row._mapping) for row in rows],
             total=count(session, query),
             limit=page.limit,
             offset=page.offset,
@@ -142,11 +152,14 @@ def list_alerts(
     wanted = parse_matchers(list(f.matcher), where="matcher")
     kept = [
         a
-        for a in session.execute(query.limit(MATCHER_SCAN_LIMIT)).scalars()
+        for a in core_execute(session, query.limit(MATCHER_SCAN_LIMIT))
         if matches(wanted, a.labels)
     ]
     return Page(
-        items=[alert_public(a) for a in kept[page.offset : page.offset + page.limit]],
+        items=[
+            AlertPublic.model_validate(a._mapping)
+            for a in kept[page.offset : page.offset + page.limit]
+        ],
         total=len(kept),
         limit=page.limit,
         offset=page.offset,

@@ -3,8 +3,8 @@
 A throwaway durable PostgreSQL gets a simulated cloud (10 zones x 200 hosts, 8,000 workloads
 of 1-4 replicas: ~20,000 replicas, synced through the adapter like any cloud), 500 firing
 alerts through the Alertmanager intake, and a department with N requests whose plans are
-proposed and wait for a decision. `yunheng serve` (one process: the CLI has no --workers)
-then runs on 127.0.0.1 with the alert loop on, as in production.
+proposed and wait for a decision. `yunheng serve` (`--workers` processes, default 1) then
+runs on 127.0.0.1 with the alert loop on, as in production.
 
 The load: C concurrent asyncio clients (httpx2, keep-alive, an admin API token) for D seconds
 pick endpoints round-robin from the mix: GET /hosts, /workloads, /requests, /alerts (first
@@ -13,7 +13,8 @@ decided once; approval provisions on the simulator after the response). Every re
 latency is recorded; reported: requests per second overall and p50/p95/p99 per endpoint.
 The client runs on the same 2 cores as the server, so it takes CPU the server could use.
 
-    .venv/bin/python -m bench.load [--clients 16] [--seconds 30] [--plans 60] [--markdown]
+    .venv/bin/python -m bench.load [--clients 16] [--seconds 30] [--plans 60] [--workers 1]
+        [--markdown]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import statistics
 import tempfile
 import time
@@ -222,8 +224,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the load")
     parser.add_argument("--plans", type=int, default=60, help="plans prepared for decisions")
+    parser.add_argument("--workers", type=int, default=1, help="yunheng serve --workers")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
+    os.environ["YUNHENG_WORKERS"] = str(args.workers)  # `serving` passes the environment on
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         url = stack.enter_context(database("postgresql", folder))
@@ -232,30 +236,37 @@ def main() -> None:
         )
         token, plan_ids = build(url, SecretBox.from_settings(settings), args.plans)
         base = stack.enter_context(serving(settings, folder / "serve.log"))
-        server = _server_process(base)
-        before = (server.cpu_times(), psutil.Process().cpu_times(), psutil.cpu_times())
+        server = _server_processes(base)
+        before = (_cpu(server), psutil.Process().cpu_times(), psutil.cpu_times())
         latencies, errors, wall = asyncio.run(
             hammer(base, token, plan_ids, args.clients, args.seconds)
         )
-        after = (server.cpu_times(), psutil.Process().cpu_times(), psutil.cpu_times())
+        after = (_cpu(server), psutil.Process().cpu_times(), psutil.cpu_times())
     headers = ["endpoint", "requests", "rps", "p50 ms", "p95 ms", "p99 ms", "non-2xx"]
     print(render(headers, rows_of(latencies, errors, wall), {1, 2, 3, 4, 5, 6}, args.markdown))
     total = sum(len(v) for v in latencies.values())
     everything = [v for values in latencies.values() for v in values]
     print(
         f"{args.clients} clients, {wall:.1f} s: {total / wall:.0f} requests/s, p99 "
-        f"{pct(everything, 0.99):.0f} ms (target {TARGET_RPS} at p99 < {TARGET_P99_MS} ms)"
+        f"{pct(everything, 0.99):.0f} ms (target {TARGET_RPS} at p99 < {TARGET_P99_MS} ms), "
+        f"{args.workers} server process(es)"
     )
     print(cpu_split(before, after, wall))
 
 
-def _server_process(base: str) -> psutil.Process:
+def _server_processes(base: str) -> list[psutil.Process]:
+    """`yunheng serve` and, with --workers, the worker processes it started."""
     port = base.rsplit(":", 1)[1]
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
         if "serve" in cmdline and port in cmdline:
-            return proc
+            return [proc, *proc.children(recursive=True)]
     raise RuntimeError(f"no `yunheng serve` on port {port}")
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    """CPU seconds (user + system) of the server's processes so far."""
+    return float(sum(p.cpu_times().user + p.cpu_times().system for p in processes))
 
 
 def cpu_split(before: tuple[Any, Any, Any], after: tuple[Any, Any, Any], wall: float) -> str:
@@ -268,7 +279,7 @@ def cpu_split(before: tuple[Any, Any, Any], after: tuple[Any, Any, Any], wall: f
     def machine(times: Any) -> float:
         return float(times.user + times.system + times.nice + getattr(times, "softirq", 0.0))
 
-    server = (busy(after[0]) - busy(before[0])) / wall
+    server = (after[0] - before[0]) / wall
     client = (busy(after[1]) - busy(before[1])) / wall
     total = (machine(after[2]) - machine(before[2])) / wall
     return (

@@ -117,3 +117,10 @@ def create_app(
 
     web.install(app, settings)
     return app
+
+
+def serve_app() -> FastAPI:
+    """The app of one `yunheng serve --workers N` process (uvicorn calls this factory in
+    each worker): settings from the environment, contending for the alert-loop lease, whose
+    holder alone evaluates rules and stores reports."""
+    return create_app(alert_loop=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 import typer
@@ -36,6 +36,9 @@ from inventory.db import engine_from_settings, session_scope
 from inventory.models import Cloud, CloudCreate, Department, Role, User, UserCreate
 from inventory.settings import get_settings
 from inventory.types import utcnow
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(
     help="云衡 Yunheng: unified inventory, placement and operations for government clouds.",
@@ -299,19 +302,36 @@ def token_create(
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default YUNHENG_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default YUNHENG_PORT)")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            envvar="YUNHENG_WORKERS",
+            help="Server processes sharing the port (each runs the API; one at a time holds "
+            "the alert-loop lease)",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the console and API, and run the alert loop (unless YUNHENG_ALERT_LOOP=false)."""
-    _serve(host, port, demo=False)
+    _serve(host, port, demo=False, workers=workers)
 
 
-def _serve(host: str | None, port: int | None, *, demo: bool) -> None:
+def _serve(host: str | None, port: int | None, *, demo: bool, workers: int = 1) -> None:
     import uvicorn
 
     from console.app import create_app
 
     settings = get_settings()
+    # Worker processes build their own app from an import string (an app object cannot
+    # cross the process boundary); each reads the same settings from the environment.
+    target: str | FastAPI = (
+        "console.app:serve_app" if workers > 1 else create_app(settings, alert_loop=True, demo=demo)
+    )
     uvicorn.run(
-        create_app(settings, alert_loop=True, demo=demo),
+        target,
+        factory=workers > 1,
+        workers=workers if workers > 1 else None,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),

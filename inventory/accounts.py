@@ -274,6 +274,45 @@ def resolve_token(session: Session, token: str, *, now: datetime | None = None) 
     return user
 
 
+def resolve_viewer(
+    session: Session, token: str, *, now: datetime | None = None
+) -> tuple[Viewer | None, bool]:
+    """The caller a live token belongs to, or None, and whether it wrote (the caller commits).
+
+    The API's hot path: one indexed core SELECT of the few columns a Viewer needs, no ORM
+    objects (about a tenth of a request's CPU went to loading the two rows as models). The
+    same rules as resolve_token; last_used_at is touched at most once a minute by an UPDATE.
+    """
+    now = now or utcnow()
+    row = session.execute(
+        sa.select(
+            col(ApiToken.id),
+            col(ApiToken.expires_at),
+            col(ApiToken.revoked_at),
+            col(ApiToken.last_used_at),
+            col(User.id),
+            col(User.username),
+            col(User.role),
+            col(User.department_id),
+            col(User.is_active),
+        )
+        .join(User, col(User.id) == col(ApiToken.user_id))
+        .where(col(ApiToken.token_hash) == hash_token(token))
+    ).first()
+    if row is None:
+        return None, False
+    token_id, expires_at, revoked_at, last_used_at, user_id, username, role, dept, active = row
+    if revoked_at is not None or expires_at <= now or not active:
+        return None, False
+    viewer = Viewer(username=username, role=Role(role), department_id=dept, user_id=user_id)
+    if last_used_at is not None and now - last_used_at <= timedelta(minutes=1):
+        return viewer, False
+    session.execute(
+        sa.update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now)
+    )
+    return viewer, True
+
+
 def list_tokens(session: Session, viewer: Viewer) -> list[ApiTokenPublic]:
     rows = session.execute(
         sa.select(ApiToken)

@@ -26,7 +26,16 @@ from inventory.models import (
     Zone,
     ZonePublic,
 )
-from inventory.paging import AnySelect, Page, PageParams, count, order_by, ref_filter
+from inventory.paging import (
+    AnySelect,
+    Page,
+    PageParams,
+    core_execute,
+    count,
+    order_by,
+    ref_filter,
+    table_columns,
+)
 
 STAFF = (Role.admin, Role.oncall, Role.manager)
 
@@ -217,7 +226,12 @@ def _host_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySelect:
     viewer.require(*STAFF)
     region = sa.func.coalesce(col(Zone.region), col(Cloud.region))
     query = (
-        sa.select(Host, col(Cloud.name), col(Zone.name), region)
+        sa.select(
+            *table_columns(Host),
+            col(Cloud.name).label("cloud"),
+            col(Zone.name).label("zone"),
+            region.label("region"),
+        )
         .join(Cloud, col(Cloud.id) == col(Host.cloud_id))
         .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
         .where(*state_filter(col(Host.state), f.state, HostState))
@@ -250,51 +264,41 @@ def list_hosts(
         "vcpus_used": col(Host.vcpus_used),
         "memory_mb_used": col(Host.memory_mb_used),
     }
-    rows = session.execute(
+    rows = core_execute(
+        session,
         query.order_by(*order_by(page.sort, sort, col(Host.id)))
         .offset(page.offset)
-        .limit(page.limit)
+        .limit(page.limit),
     ).all()
-    counts = _replica_counts(session, [h.id for h, *_ in rows])
-    items = [
-        _host_public(h, cloud, zone, region, counts.get(h.id or 0, 0))
-        for h, cloud, zone, region in rows
-    ]
+    counts = _replica_counts(session, [row.id for row in rows])
+    items = [_host_public(row._mapping, counts.get(row.id, 0)) for row in rows]
     return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
 
 
 def get_host(session: Session, viewer: Viewer, host_id: int) -> HostPublic:
-    row = session.execute(
+    row = core_execute(
+        session,
         _host_query(session, viewer, EstateFilter(state="up,down,maintenance,gone")).where(
             col(Host.id) == host_id
-        )
+        ),
     ).first()
     if row is None:
         raise NotFound(f"host {host_id} not found")
-    host, cloud, zone, region = row
-    return _host_public(
-        host, cloud, zone, region, _replica_counts(session, [host_id]).get(host_id, 0)
-    )
+    return _host_public(row._mapping, _replica_counts(session, [host_id]).get(host_id, 0))
 
 
-def _host_public(h: Host, cloud: str, zone: str | None, region: str, replicas: int) -> HostPublic:
-    return HostPublic.model_validate(
-        {
-            **h.model_dump(),
-            "cloud": cloud,
-            "zone": zone,
-            "region": region,
-            "replica_count": replicas,
-        }
-    )
+def _host_public(row: sa.RowMapping, replicas: int) -> HostPublic:
+    """From a core row of _host_query: the host's columns plus cloud, zone and region."""
+    return HostPublic.model_validate({**row, "replica_count": replicas})
 
 
 def _replica_counts(session: Session, host_ids: list[int | None]) -> dict[int, int]:
     if not host_ids:
         return {}
-    rows = session.execute(
+    rows = core_execute(
+        session,
         sa.select(col(Replica.host_id), sa.func.count(col(Replica.id)))
         .where(col(Replica.host_id).in_(host_ids), col(Replica.state) != ItemState.gone)
-        .group_by(col(Replica.host_id))
+        .group_by(col(Replica.host_id)),
     ).all()
     return {host_id: n for host_id, n in rows}

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from inventory.errors import Invalid
 
@@ -47,8 +47,39 @@ def order_by(sort: str | None, allowed: dict[str, Any], default: Any) -> list[An
     return [column.desc() if sort.startswith("-") else column.asc(), default]
 
 
+def table_columns(model: type[SQLModel]) -> list[sa.ColumnElement[Any]]:
+    """A table model's columns, to SELECT core rows where a list's hot path need not load
+    ORM objects (identity map, state tracking): the row's `_mapping` has the model's field
+    names and the same converted values (the column types do the converting)."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return list(table.columns)
+
+
+def core_execute(session: Session, query: sa.Executable) -> sa.CursorResult[*tuple[Any, ...]]:
+    """Run a SELECT of columns as plain Core on the session's connection and transaction.
+
+    `session.execute` sends even a column SELECT through the ORM's compile and loading
+    layers; on the list endpoints' hot path that was a large share of the request's CPU.
+    Pending changes are flushed first, as the Session's autoflush would."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(query)
+
+
 def count(session: Session, query: AnySelect) -> int:
-    total = session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
+    """The rows `query` would return, without its ORDER BY. The subquery selects a constant
+    rather than the list's columns: building and compiling a subquery of twenty column
+    proxies on every page was a measurable share of a list request's CPU. A DISTINCT query
+    keeps its columns, as they decide which rows count."""
+    if query._distinct:
+        inner = query.subquery("counted")
+    else:
+        inner = (
+            query.with_only_columns(sa.literal(1), maintain_column_froms=True)
+            .order_by(None)
+            .subquery("counted")  # named: an anonymous one costs an os.urandom() call
+        )
+    total = core_execute(session, sa.select(sa.func.count()).select_from(inner)).scalar()
     return int(total or 0)
 
 

@@ -35,6 +35,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value is None:
             return None
         stored: datetime = value
+        if stored.tzinfo is UTC:  # psycopg's answer when the server's TimeZone is UTC
+            return stored
         if stored.tzinfo is None:
             return stored.replace(tzinfo=UTC)
         return stored.astimezone(UTC)

@@ -21,13 +21,26 @@ from inventory.models import (
     WorkloadPublic,
     Zone,
 )
-from inventory.paging import AnySelect, Page, PageParams, count, order_by, ref_filter
+from inventory.paging import (
+    AnySelect,
+    Page,
+    PageParams,
+    core_execute,
+    count,
+    order_by,
+    ref_filter,
+    table_columns,
+)
 
 
 def _workload_query(session: Session, viewer: Viewer, f: EstateFilter) -> AnySelect:
     department = department_id(session, viewer, f.department)
     query = (
-        sa.select(Workload, col(Cloud.name), col(Department.code))
+        sa.select(
+            *table_columns(Workload),
+            col(Cloud.name).label("cloud"),
+            col(Department.code).label("department"),
+        )
         .outerjoin(Cloud, col(Cloud.id) == col(Workload.cloud_id))
         .outerjoin(Department, col(Department.id) == col(Workload.department_id))
         .where(*state_filter(col(Workload.state), f.state, ItemState))
@@ -63,34 +76,31 @@ def list_workloads(
 ) -> Page[WorkloadPublic]:
     query = _workload_query(session, viewer, f)
     sort = {"name": col(Workload.name), "state": col(Workload.state), "vcpus": col(Workload.vcpus)}
-    rows = session.execute(
+    rows = core_execute(
+        session,
         query.order_by(*order_by(page.sort, sort, col(Workload.id)))
         .offset(page.offset)
-        .limit(page.limit)
+        .limit(page.limit),
     ).all()
-    replicas = _replicas_of(session, [w.id for w, *_ in rows])
-    items = [_public(w, cloud, dept, replicas[w.id]) for w, cloud, dept in rows]
+    replicas = _replicas_of(session, [row.id for row in rows])
+    items = [_public(row._mapping, replicas[row.id]) for row in rows]
     return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
 
 
 def get_workload(session: Session, viewer: Viewer, workload_id: int) -> WorkloadPublic:
     f = EstateFilter(state="active,degraded,gone")
-    row = session.execute(
-        _workload_query(session, viewer, f).where(col(Workload.id) == workload_id)
+    row = core_execute(
+        session, _workload_query(session, viewer, f).where(col(Workload.id) == workload_id)
     ).first()
     if row is None:
         # Same answer for "missing" and "another department's": ids must not leak.
         raise NotFound(f"workload {workload_id} not found")
-    workload, cloud, dept = row
-    return _public(workload, cloud, dept, _replicas_of(session, [workload_id])[workload_id])
+    return _public(row._mapping, _replicas_of(session, [workload_id])[workload_id])
 
 
-def _public(
-    w: Workload, cloud: str | None, department: str | None, replicas: list[ReplicaPublic]
-) -> WorkloadPublic:
-    return WorkloadPublic.model_validate(
-        {**w.model_dump(), "cloud": cloud, "department": department, "replicas": replicas}
-    )
+def _public(row: sa.RowMapping, replicas: list[ReplicaPublic]) -> WorkloadPublic:
+    """From a core row of _workload_query: the workload's columns, cloud and department."""
+    return WorkloadPublic.model_validate({**row, "replicas": replicas})
 
 
 def _replicas_of(
@@ -99,23 +109,33 @@ def _replicas_of(
     found: dict[int | None, list[ReplicaPublic]] = defaultdict(list)
     if not workload_ids:
         return found
-    rows = session.execute(
-        sa.select(Replica, col(Host.name), col(Zone.name))
+    rows = core_execute(
+        session,
+        sa.select(
+            col(Replica.id),
+            col(Replica.workload_id),
+            col(Replica.name),
+            col(Replica.external_id),
+            col(Replica.state),
+            col(Replica.host_id),
+            col(Host.name).label("host"),
+            col(Zone.name).label("zone"),
+        )
         .outerjoin(Host, col(Host.id) == col(Replica.host_id))
         .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
         .where(col(Replica.workload_id).in_(workload_ids), col(Replica.state) != ItemState.gone)
-        .order_by(col(Replica.id))
+        .order_by(col(Replica.id)),
     ).all()
-    for replica, host, zone in rows:
-        found[replica.workload_id].append(
+    for r in rows:
+        found[r.workload_id].append(
             ReplicaPublic(
-                id=replica.id or 0,
-                name=replica.name,
-                external_id=replica.external_id,
-                state=replica.state,
-                host_id=replica.host_id,
-                host=host,
-                zone=zone,
+                id=r.id,
+                name=r.name,
+                external_id=r.external_id,
+                state=r.state,
+                host_id=r.host_id,
+                host=r.host,
+                zone=r.zone,
             )
         )
     return found

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
@@ -23,25 +26,25 @@ from inventory.models import (
     Zone,
 )
 from inventory.models.requests import PlanKind
-from inventory.paging import Page, PageParams, count, order_by
+from inventory.paging import Page, PageParams, core_execute, count, order_by, table_columns
 from scheduler.rebalance_moves import moves_public
 
 
 def list_requests(
     session: Session, viewer: Viewer, page: PageParams, status: RequestStatus | None = None
 ) -> Page[RequestPublic]:
-    query = sa.select(ResourceRequest)
+    # Core rows, not ORM objects: this list is on the API's hot path (same fields either way).
+    query = sa.select(*table_columns(ResourceRequest))
     if viewer.is_department:
         query = query.where(col(ResourceRequest.department_id) == viewer.department_id)
     if status is not None:
         query = query.where(col(ResourceRequest.status) == status)
     newest = col(ResourceRequest.id).desc()
     sort = {"created_at": col(ResourceRequest.created_at), "status": col(ResourceRequest.status)}
-    rows = list(
-        session.execute(
-            query.order_by(*order_by(page.sort, sort, newest)).offset(page.offset).limit(page.limit)
-        ).scalars()
-    )
+    rows = core_execute(
+        session,
+        query.order_by(*order_by(page.sort, sort, newest)).offset(page.offset).limit(page.limit),
+    ).all()
     return Page(
         items=requests_public(session, rows),
         total=count(session, query),
@@ -78,32 +81,37 @@ def request_public(session: Session, request: ResourceRequest) -> RequestPublic:
     return requests_public(session, [request])[0]
 
 
-def requests_public(session: Session, requests: list[ResourceRequest]) -> list[RequestPublic]:
+def requests_public(
+    session: Session, requests: Sequence[ResourceRequest] | Sequence[sa.Row[Any]]
+) -> list[RequestPublic]:
     """Public views of many requests in four queries, whatever their number (one per
-    request and plan would be some 200 for a page of 50)."""
+    request and plan would be some 200 for a page of 50). The requests may be models or
+    core rows of their columns; plans, names and allocations are read as core rows (the
+    list is on the API's hot path, and loading ORM objects was most of its cost)."""
     if not requests:
         return []
-    departments = _by_id(session, Department, {r.department_id for r in requests})
-    users = _by_id(session, User, {r.requested_by for r in requests})
-    plans: dict[int, list[Plan]] = {}
-    for plan in session.execute(
-        sa.select(Plan)
+    departments = _names(
+        session, col(Department.id), col(Department.code), requests, "department_id"
+    )
+    users = _names(session, col(User.id), col(User.username), requests, "requested_by")
+    plans: dict[int, list[sa.Row[Any]]] = {}
+    for plan in core_execute(
+        session,
+        sa.select(*table_columns(Plan))
         .where(col(Plan.request_id).in_([r.id for r in requests]))
-        .order_by(col(Plan.id).desc())
-    ).scalars():
+        .order_by(col(Plan.id).desc()),
+    ):
         plans.setdefault(plan.request_id or 0, []).append(plan)
     allocations = _allocations(session, [p.id or 0 for ps in plans.values() for p in ps])
     out = []
     for request in requests:
-        department = departments.get(request.department_id)
-        user = users.get(request.requested_by)
         fields = {k: getattr(request, k) for k in RequestPublic.model_fields if hasattr(request, k)}
         out.append(
             RequestPublic.model_validate(
                 {
                     **fields,
-                    "department": department.code if isinstance(department, Department) else "?",
-                    "requested_by": user.username if isinstance(user, User) else "?",
+                    "department": departments.get(request.department_id, "?"),
+                    "requested_by": users.get(request.requested_by, "?"),
                     "plans": [
                         _plan_public(session, p, allocations.get(p.id or 0, []))
                         for p in plans.get(request.id or 0, [])
@@ -118,7 +126,9 @@ def plan_public(session: Session, plan: Plan) -> PlanPublic:
     return _plan_public(session, plan, _allocations(session, [plan.id or 0]).get(plan.id or 0, []))
 
 
-def _plan_public(session: Session, plan: Plan, allocations: list[AllocationPublic]) -> PlanPublic:
+def _plan_public(
+    session: Session, plan: Plan | sa.Row[Any], allocations: list[AllocationPublic]
+) -> PlanPublic:
     return PlanPublic.model_validate(
         {
             **{k: getattr(plan, k) for k in PlanPublic.model_fields if hasattr(plan, k)},
@@ -128,34 +138,52 @@ def _plan_public(session: Session, plan: Plan, allocations: list[AllocationPubli
     )
 
 
-def _by_id(
-    session: Session, model: type[Department] | type[User], ids: set[int]
-) -> dict[int, object]:
-    rows = session.execute(sa.select(model).where(col(model.id).in_(ids))).scalars()
-    return {row.id or 0: row for row in rows}
+def _names(
+    session: Session,
+    id_column: Any,
+    name_column: Any,
+    requests: Sequence[ResourceRequest] | Sequence[sa.Row[Any]],
+    key: str,
+) -> dict[int, str]:
+    """id -> name (department code, username) for the ids the requests refer to by `key`."""
+    ids = {getattr(r, key) for r in requests}
+    rows = core_execute(session, sa.select(id_column, name_column).where(id_column.in_(ids)))
+    return {row_id: name for row_id, name in rows}
 
 
 def _allocations(session: Session, plan_ids: list[int]) -> dict[int, list[AllocationPublic]]:
     """Each plan's allocations with host, zone and cloud names, in replica order."""
     if not plan_ids:
         return {}
-    rows = session.execute(
-        sa.select(Allocation, col(Host.name), col(Zone.name), col(Cloud.name))
+    rows = core_execute(
+        session,
+        sa.select(
+            col(Allocation.id),
+            col(Allocation.plan_id),
+            col(Allocation.replica_index),
+            col(Allocation.status),
+            col(Allocation.external_id),
+            col(Allocation.error),
+            col(Allocation.attempts),
+            col(Host.name).label("host"),
+            col(Zone.name).label("zone"),
+            col(Cloud.name).label("cloud"),
+        )
         .join(Host, col(Host.id) == col(Allocation.host_id))
         .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
         .join(Cloud, col(Cloud.id) == col(Allocation.cloud_id))
         .where(col(Allocation.plan_id).in_(plan_ids))
-        .order_by(col(Allocation.plan_id), col(Allocation.replica_index))
+        .order_by(col(Allocation.plan_id), col(Allocation.replica_index)),
     ).all()
     out: dict[int, list[AllocationPublic]] = {}
-    for a, host, zone, cloud in rows:
+    for a in rows:
         out.setdefault(a.plan_id, []).append(
             AllocationPublic(
-                id=a.id or 0,
+                id=a.id,
                 replica_index=a.replica_index,
-                host=host,
-                zone=zone,
-                cloud=cloud,
+                host=a.host,
+                zone=a.zone,
+                cloud=a.cloud,
                 status=a.status,
                 external_id=a.external_id,
                 error=a.error,

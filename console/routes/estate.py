@@ -28,7 +28,7 @@ router = APIRouter(tags=["inventory"])
 Ref = Annotated[str | None, Query(max_length=128)]
 
 
-def estate_filter(
+async def estate_filter(
     cloud: Annotated[str | None, Query(max_length=128, description="Cloud id or name")] = None,
     zone: Annotated[
         str | None, Query(max_length=255, description="Zone id, name or external id")
