@@ -141,7 +141,8 @@ def list_alerts(
     )
     query = query.order_by(*sort)
     if not f.matcher:
-        rows = core_execute(session, query.offset(page.offset).limit(page.limit))
+        # .all(): iterating the result fetches row by row, a measurable cost on 50 rows
+        rows = core_execute(session, query.offset(page.offset).limit(page.limit)).all()
         return Page(
             items=[AlertPublic.model_validate(row._mapping) for row in rows],
             total=count(session, query),

@@ -6,33 +6,33 @@ alerts through the Alertmanager intake, and a department with N requests whose p
 proposed and wait for a decision. `yunheng serve` (`--workers` processes, default 1) then
 runs on 127.0.0.1 with the alert loop on, as in production.
 
-The load: C concurrent asyncio clients (httpx2, keep-alive, an admin API token) for D seconds
-pick endpoints round-robin from the mix: GET /hosts, /workloads, /requests, /alerts (first
-page, limit 50) and, while prepared plans last, POST /plans/{id}/approve or /reject (each plan
-decided once; approval provisions on the simulator after the response). Every request's
-latency is recorded; reported: requests per second overall and p50/p95/p99 per endpoint.
-The client runs on the same 2 cores as the server, so it takes CPU the server could use.
+The load (bench.load_drive; an admin API token, keep-alive connections of bench.wire) takes
+endpoints round-robin from the mix: GET /hosts, /workloads, /requests, /alerts (first page,
+limit 50) and, while prepared plans last, POST /plans/{id}/approve or /reject (each plan
+decided once; approval provisions on the simulator after the response). Without --rate, C
+clients send as fast as they are answered for D seconds (closed loop: the throughput at
+saturation). With --rate R, R requests a second are sent on a fixed schedule over up to C
+connections (open loop), and each latency counts from when its request was due: the test
+of "R requests/s at p99 under 200 ms". Reported: requests per second and p50/p95/p99 per
+endpoint, and where the machine's CPU went. The client runs on the same 2 cores as the
+server, so it takes CPU the server could use (bench.wire keeps that small).
 
-    .venv/bin/python -m bench.load [--clients 16] [--seconds 30] [--plans 60] [--workers 1]
-        [--markdown]
+    .venv/bin/python -m bench.load [--rate R] [--clients 16] [--seconds 30] [--plans 60]
+        [--workers 1] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import statistics
 import tempfile
-import time
-from collections import defaultdict
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import psutil  # type: ignore[import-untyped]  # no stubs in the dev extra
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
@@ -42,6 +42,7 @@ from adapters import service as clouds
 from adapters.simulator import DEFAULT_DEPARTMENTS
 from alerts.state import ingest_alertmanager
 from bench.alerts import database
+from bench.load_drive import Mix, closed_loop, open_loop, warm_up
 from bench.table import render
 from inventory import accounts, departments
 from inventory.access import Viewer
@@ -64,8 +65,6 @@ from inventory.types import utcnow
 from scheduler import workflow
 from tests.browser import serving
 
-LISTS = ["/hosts", "/workloads", "/requests", "/alerts"]
-API = "/api/v1"
 TARGET_RPS, TARGET_P99_MS = 200, 200
 
 
@@ -147,53 +146,6 @@ def _department_id(session: Session, code: str) -> int:
     return int(found.scalar_one())
 
 
-async def hammer(
-    base: str, token: str, plan_ids: list[int], clients: int, seconds: float
-) -> tuple[dict[str, list[float]], dict[str, int], float]:
-    """Latencies (s) per endpoint, non-2xx counts per endpoint, and the wall time."""
-    latencies: dict[str, list[float]] = defaultdict(list)
-    errors: dict[str, int] = defaultdict(int)
-    plans = iter(plan_ids)
-    decisions = itertools.cycle(["approve", "reject"])
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx2.Limits(max_connections=clients, max_keepalive_connections=clients)
-
-    async def client(index: int, http: httpx2.AsyncClient, stop: float) -> None:
-        mix = itertools.cycle([*LISTS, "decide"])
-        for _ in range(index):  # clients start at different points of the mix
-            next(mix)
-        while time.perf_counter() < stop:
-            what = next(mix)
-            if what == "decide":
-                plan = next(plans, None)
-                if plan is None:
-                    continue
-                decision = next(decisions)
-                name = f"POST /plans/{{id}}/{decision}"
-                body = {"comment": "load test: plan is fine" if decision == "approve" else
-                        "load test: not needed"}  # fmt: skip
-                started = time.perf_counter()
-                response = await http.post(
-                    f"{base}{API}/plans/{plan}/{decision}", json=body, headers=headers
-                )
-            else:
-                name = f"GET {what}"
-                started = time.perf_counter()
-                response = await http.get(f"{base}{API}{what}?limit=50", headers=headers)
-            latencies[name].append(time.perf_counter() - started)
-            if response.status_code >= 300:
-                errors[name] += 1
-
-    async with httpx2.AsyncClient(limits=limits, timeout=60) as http:
-        for path in LISTS:  # warm-up: imports, caches, the connection pool
-            (await http.get(f"{base}{API}{path}?limit=50", headers=headers)).raise_for_status()
-        began = time.perf_counter()
-        stop = began + seconds
-        await asyncio.gather(*(client(i, http, stop) for i in range(clients)))
-        wall = time.perf_counter() - began
-    return latencies, errors, wall
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
@@ -221,7 +173,10 @@ def rows_of(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="requests/s on a fixed schedule (0: closed loop)"
+    )
+    parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the load")
     parser.add_argument("--plans", type=int, default=60, help="plans prepared for decisions")
     parser.add_argument("--workers", type=int, default=1, help="yunheng serve --workers")
@@ -238,16 +193,24 @@ def main() -> None:
         base = stack.enter_context(serving(settings, folder / "serve.log"))
         server = _server_processes(base)
         before = (_cpu(server), psutil.Process().cpu_times(), psutil.cpu_times())
-        latencies, errors, wall = asyncio.run(
-            hammer(base, token, plan_ids, args.clients, args.seconds)
+        auth = {"Authorization": f"Bearer {token}"}
+        asyncio.run(warm_up(base, auth))
+        mix = Mix(plan_ids)
+        load = (
+            open_loop(base, auth, mix, args.rate, args.clients, args.seconds)
+            if args.rate
+            else closed_loop(base, auth, mix, args.clients, args.seconds)
         )
+        recorded = asyncio.run(load)
+        latencies, errors, wall = recorded.latencies, recorded.errors, recorded.wall
         after = (_cpu(server), psutil.Process().cpu_times(), psutil.cpu_times())
     headers = ["endpoint", "requests", "rps", "p50 ms", "p95 ms", "p99 ms", "non-2xx"]
     print(render(headers, rows_of(latencies, errors, wall), {1, 2, 3, 4, 5, 6}, args.markdown))
     total = sum(len(v) for v in latencies.values())
     everything = [v for values in latencies.values() for v in values]
+    how = f"open loop at {args.rate:g}/s over" if args.rate else "closed loop,"
     print(
-        f"{args.clients} clients, {wall:.1f} s: {total / wall:.0f} requests/s, p99 "
+        f"{how} {args.clients} connections, {wall:.1f} s: {total / wall:.0f} requests/s, p99 "
         f"{pct(everything, 0.99):.0f} ms (target {TARGET_RPS} at p99 < {TARGET_P99_MS} ms), "
         f"{args.workers} server process(es)"
     )
@@ -265,8 +228,16 @@ def _server_processes(base: str) -> list[psutil.Process]:
 
 
 def _cpu(processes: list[psutil.Process]) -> float:
-    """CPU seconds (user + system) of the server's processes so far."""
-    return float(sum(p.cpu_times().user + p.cpu_times().system for p in processes))
+    """CPU seconds (user + system) of the server's processes so far (a helper process
+    that has exited since, such as multiprocessing's, no longer counts)."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def cpu_split(before: tuple[Any, Any, Any], after: tuple[Any, Any, Any], wall: float) -> str:

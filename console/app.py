@@ -33,6 +33,7 @@ from console.web import install as web
 from inventory.crypto import SecretBox
 from inventory.db import engine_from_settings
 from inventory.settings import Settings, get_settings
+from inventory.token_cache import TokenCache
 from sla.kpi import kpi_config
 
 DESCRIPTION = """
@@ -44,6 +45,24 @@ Lists take `limit`, `offset` and `sort` (`name` or `-name`) and answer
 `{items, total, limit, offset}`.
 Errors answer `{"error": "..."}`.
 """
+
+
+# The modules whose routers make up /api/v1, in the order their routes are matched.
+API_MODULES = (
+    auth,
+    estate,
+    workloads,
+    departments,
+    requests,
+    rebalance,
+    admin,
+    oncall,
+    notifications,
+    alerts,
+    alert_config,
+    sla,
+    reports,
+)
 
 
 def create_app(
@@ -99,19 +118,14 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.box = box
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.alert_loop = None
     errors.install(app)
     metrics.install(app, engine)
 
     api = APIRouter(prefix=metrics.API_PREFIX)
-    for module in (auth, estate, workloads, departments, requests, rebalance, admin):
+    for module in API_MODULES:
         api.include_router(module.router)
-    api.include_router(oncall.router)
-    api.include_router(notifications.router)
-    api.include_router(alerts.router)
-    api.include_router(alert_config.router)
-    api.include_router(sla.router)
-    api.include_router(reports.router)
     app.include_router(health.router)
     app.include_router(api)
 

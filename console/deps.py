@@ -16,11 +16,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from inventory.access import Viewer
-from inventory.accounts import resolve_viewer
+from inventory.accounts import hash_token, resolve_viewer
 from inventory.crypto import SecretBox
 from inventory.models import Role, User
 from inventory.paging import MAX_LIMIT, PageParams
 from inventory.settings import Settings
+from inventory.token_cache import TokenCache
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -70,23 +71,30 @@ _bearer = HTTPBearer(
 )
 
 
-def _authenticate(session: Session, token: str) -> Viewer | None:
-    viewer, wrote = resolve_viewer(session, token)
+def _authenticate(session: Session, token: str, cache: TokenCache) -> Viewer | None:
+    viewer, wrote = resolve_viewer(session, token, remember=cache)
     if wrote:
         session.commit()  # last_used_at, at most once a minute per token
+    elif viewer is None:
+        session.close()  # the request ends in a 401: end its transaction in this hop
     return viewer
 
 
 async def current_viewer(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Viewer:
-    """The caller, or 401. The token check is the request's one database hop before the
-    route (the route itself runs in the thread pool); everything else here is in memory."""
+    """The caller, or 401. A token seen in the last few seconds is answered from memory
+    (inventory.token_cache); otherwise the check is the request's one database hop before
+    the route. Everything else here is in memory."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers=challenge)
-    viewer = await run_in_threadpool(_authenticate, session, credentials.credentials)
+    cache: TokenCache = request.app.state.token_cache
+    viewer = cache.get(hash_token(credentials.credentials))
+    if viewer is None:
+        viewer = await run_in_threadpool(_authenticate, session, credentials.credentials, cache)
     if viewer is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid, expired or revoked token", headers=challenge

@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     token_ttl_hours: int = Field(default=12, ge=1, le=24 * 30, description="Login token lifetime.")
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a console process remembers a checked API token's caller. A "
+        "revocation or user change made through another process (worker, replica) takes "
+        "effect there within this time; 0: every request asks the database.",
+    )
     login_max_failures: int = Field(default=5, ge=1, description="Failures before lockout.")
     login_lockout_minutes: int = Field(default=15, ge=1)
     login_client_max_failures: int = Field(

@@ -10,12 +10,13 @@ from pydantic import AwareDatetime
 from sqlmodel import col
 
 from console.deps import AdminDep, Id, PageDep, SessionDep, require
+from console.one_hop import OneHopRoute
 from inventory import accounts
 from inventory.access import Viewer
 from inventory.models import AuditEvent, AuditEventPublic, Role, UserCreate, UserPublic, UserUpdate
 from inventory.paging import Page, count, order_by
 
-router = APIRouter(tags=["administration"])
+router = APIRouter(route_class=OneHopRoute, tags=["administration"])
 
 
 @router.get("/users", response_model=Page[UserPublic])

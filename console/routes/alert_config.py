@@ -27,12 +27,13 @@ from alerts.schemas import (
     WindowUpdate,
 )
 from console.deps import AdminDep, Id, PageDep, SessionDep, StaffDep, require
+from console.one_hop import OneHopRoute
 from inventory.access import Viewer
 from inventory.models import AlertRoute, InhibitRule, MaintenanceWindow, Role, Silence
 from inventory.paging import Page
 from inventory.types import utcnow
 
-router = APIRouter(tags=["alert configuration"])
+router = APIRouter(route_class=OneHopRoute, tags=["alert configuration"])
 
 OnCall = Annotated[Viewer, Depends(require(Role.oncall, Role.admin))]
 

@@ -22,13 +22,14 @@ from alerts.schemas import (
     ResolveBody,
 )
 from console.deps import Id, PageDep, SessionDep, ViewerDep, require
+from console.one_hop import OneHopRoute
 from inventory import audit
 from inventory.access import Viewer
 from inventory.models import AlertState, Role
 from inventory.paging import Page
 from inventory.types import utcnow
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(route_class=OneHopRoute, tags=["alerts"])
 
 OnCall = Annotated[Viewer, Depends(require(Role.oncall, Role.admin))]
 CSV = Annotated[str | None, Query(max_length=200, description="One value or a comma list")]

@@ -10,12 +10,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from console.deps import CurrentUser, Id, SessionDep, SettingsDep, ViewerDep
+from console.one_hop import OneHopRoute
 from console.web.throttle import client_of
 from inventory import accounts, audit
 from inventory.models import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic, UserPublic
 from inventory.models.auth import USERNAME_PATTERN
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(route_class=OneHopRoute, tags=["auth"])
 
 
 class LoginRequest(BaseModel):

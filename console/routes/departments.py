@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from console.deps import AdminDep, Id, PageDep, SessionDep, ViewerDep
+from console.one_hop import OneHopRoute
 from inventory import departments
 from inventory.models import DepartmentCreate, DepartmentPublic, DepartmentUpdate, Resource
 from inventory.paging import Page
 
-router = APIRouter(tags=["departments"])
+router = APIRouter(route_class=OneHopRoute, tags=["departments"])
 
 
 @router.get(

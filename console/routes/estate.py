@@ -11,6 +11,7 @@ from sqlmodel import Field
 from adapters import service as clouds
 from adapters.base import CheckResult
 from console.deps import AdminDep, BoxDep, Id, PageDep, SessionDep, SettingsDep, StaffDep, ViewerDep
+from console.one_hop import OneHopRoute
 from inventory.estate import (
     EstateFilter,
     cloud_public,
@@ -23,7 +24,7 @@ from inventory.estate import (
 from inventory.models import CloudCreate, CloudPublic, CloudUpdate, HostPublic, ZonePublic
 from inventory.paging import Page
 
-router = APIRouter(tags=["inventory"])
+router = APIRouter(route_class=OneHopRoute, tags=["inventory"])
 
 Ref = Annotated[str | None, Query(max_length=128)]
 

@@ -23,6 +23,7 @@ from console.deps import (
     ViewerDep,
     require,
 )
+from console.one_hop import OneHopRoute
 from inventory import audit
 from inventory.access import Viewer
 from inventory.errors import Invalid
@@ -30,7 +31,7 @@ from inventory.models import ChannelKind, DeliveryStatus, Role
 from inventory.paging import Page, PageParams
 from inventory.types import utcnow
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(route_class=OneHopRoute, tags=["notifications"])
 
 Tester = Annotated[Viewer, Depends(require(Role.admin, Role.oncall))]
 

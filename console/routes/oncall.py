@@ -43,12 +43,13 @@ from console.deps import (
     ViewerDep,
     require,
 )
+from console.one_hop import OneHopRoute
 from inventory.access import Viewer
 from inventory.models import Role, Rotation
 from inventory.paging import Page, count, order_by
 from inventory.types import utcnow
 
-router = APIRouter(tags=["on-call"])
+router = APIRouter(route_class=OneHopRoute, tags=["on-call"])
 
 OnCallStaff = Annotated[Viewer, Depends(require(Role.admin, Role.oncall))]
 At = Annotated[AwareDatetime | None, Query(description="Ask about another instant (default: now)")]

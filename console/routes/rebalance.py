@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from console.deps import AdminDep, Id, PageDep, SessionDep, SettingsDep, require
+from console.one_hop import OneHopRoute
 from inventory.access import Viewer
 from inventory.models import PlanPublic, PlanStatus, Role
 from inventory.models.requests import RebalanceCreate, RebalanceOutcome
 from inventory.paging import Page
 from scheduler import rebalance, rebalance_views, views
 
-router = APIRouter(tags=["rebalance"])
+router = APIRouter(route_class=OneHopRoute, tags=["rebalance"])
 
 Reader = Annotated[Viewer, Depends(require(Role.admin, Role.manager))]
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
 from console.deps import PageDep, SessionDep, SettingsDep, require
+from console.one_hop import OneHopRoute
 from inventory.access import Viewer
 from inventory.errors import NotFound
 from inventory.models import Role, StoredReportPublic
@@ -25,7 +26,7 @@ from sla.kpi import kpi_config
 from sla.measure import settler
 from sla.report import Report
 
-router = APIRouter(prefix="/sla/reports", tags=["sla"])
+router = APIRouter(route_class=OneHopRoute, prefix="/sla/reports", tags=["sla"])
 ReaderDep = Annotated[Viewer, Depends(require(Role.admin, Role.manager))]
 # Checked by sla.incidents.month_bounds, which answers 422 naming `month`.
 Month = Annotated[str, Path(max_length=7, description="YYYY-MM, a calendar month in Asia/Shanghai")]

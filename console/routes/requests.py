@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from console.deps import AdminDep, Id, PageDep, SessionDep, SettingsDep, ViewerDep, require
+from console.one_hop import OneHopRoute
 from inventory.access import Viewer
 from inventory.models import Decision, PlanPublic, RequestCreate, RequestPublic, RequestStatus, Role
 from inventory.paging import Page
 from scheduler import apply, views, workflow
 
-router = APIRouter(tags=["requests"])
+router = APIRouter(route_class=OneHopRoute, tags=["requests"])
 
 Requester = Annotated[Viewer, Depends(require(Role.department, Role.admin))]
 

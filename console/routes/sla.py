@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from console.deps import AdminDep, Id, SessionDep, SettingsDep, StaffDep, require
+from console.one_hop import OneHopRoute
 from inventory.access import Viewer
 from inventory.models import (
     Role,
@@ -26,7 +27,7 @@ from sla.serve import served_document, served_report
 from sla.settlement import Settlement
 from sla.stored import ServedReport, source_headers
 
-router = APIRouter(prefix="/sla", tags=["sla"])
+router = APIRouter(route_class=OneHopRoute, prefix="/sla", tags=["sla"])
 ReaderDep = Annotated[Viewer, Depends(require(Role.admin, Role.manager))]
 Month = Annotated[
     str | None,

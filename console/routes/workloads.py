@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from console.deps import Id, PageDep, SessionDep, ViewerDep
+from console.one_hop import OneHopRoute
 from console.routes.estate import FilterDep
 from inventory.models import WorkloadPublic
 from inventory.paging import Page
 from inventory.workloads import get_workload, list_workloads
 
-router = APIRouter(tags=["inventory"])
+router = APIRouter(route_class=OneHopRoute, tags=["inventory"])
 
 
 @router.get(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 
 from inventory.models.enums import ItemState
@@ -52,7 +53,10 @@ class Replica(SQLModel, table=True):
     gone_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class ReplicaPublic(SQLModel):
+class ReplicaPublic(BaseModel):
+    # plain pydantic: nested in lists, a SQLModel is built through its Python __init__
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     name: str
     external_id: str

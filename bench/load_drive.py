@@ -1,0 +1,137 @@
+"""The load itself: which requests, and how they arrive (closed or open loop).
+
+Closed loop (`clients` connections, each sending its next request when the last answers)
+finds the throughput at saturation; there a request's latency is only the number of clients
+over the throughput (Little's law), so it says nothing about a latency target. Open loop
+(`rate` requests a second on a fixed schedule, sent over up to `clients` connections)
+answers "does it sustain R requests/s with p99 under T": each latency is measured from the
+moment the request was due, so a server that falls behind is charged for the queue it
+builds (no coordinated omission, as in wrk2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.wire import Connection
+
+LISTS = ["/hosts", "/workloads", "/requests", "/alerts"]
+API = "/api/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    name: str  # the endpoint as reported
+    method: str
+    path: str
+    body: Any = None
+
+
+class Mix:
+    """The first page (50 rows) of each list in turn and, every fifth request while prepared
+    plans last, approving or rejecting one (each plan is decided once)."""
+
+    def __init__(self, plan_ids: list[int]) -> None:
+        self._order = itertools.cycle([*LISTS, "decide"])
+        self._plans = iter(plan_ids)
+        self._decisions = itertools.cycle(["approve", "reject"])
+
+    def __iter__(self) -> Iterator[Call]:
+        return self
+
+    def __next__(self) -> Call:
+        what = next(self._order)
+        if what != "decide":
+            return Call(f"GET {what}", "GET", f"{API}{what}?limit=50")
+        plan = next(self._plans, None)
+        if plan is None:
+            return next(self)
+        decision = next(self._decisions)
+        comment = "load test: plan is fine" if decision == "approve" else "load test: not needed"
+        return Call(
+            f"POST /plans/{{id}}/{decision}",
+            "POST",
+            f"{API}/plans/{plan}/{decision}",
+            {"comment": comment},
+        )
+
+
+@dataclass
+class Recorded:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    wall: float = 0.0
+
+    def add(self, call: Call, seconds: float, status: int) -> None:
+        self.latencies[call.name].append(seconds)
+        if status >= 300:
+            self.errors[call.name] += 1
+
+
+async def warm_up(base: str, headers: dict[str, str]) -> None:
+    """Imports, caches, the connection pool and the token check, before timing starts."""
+    http = Connection(base, headers)
+    for path in LISTS:
+        status, body = await http.request("GET", f"{API}{path}?limit=50")
+        if status != 200:
+            raise RuntimeError(f"warm-up GET {path}: {status} {body[:200]!r}")
+    await http.close()
+
+
+async def closed_loop(
+    base: str, headers: dict[str, str], mix: Mix, clients: int, seconds: float
+) -> Recorded:
+    recorded = Recorded()
+    began = time.perf_counter()
+    stop = began + seconds
+
+    async def client() -> None:
+        http = Connection(base, headers)
+        while time.perf_counter() < stop:
+            call = next(mix)
+            started = time.perf_counter()
+            status, _ = await http.request(call.method, call.path, call.body)
+            recorded.add(call, time.perf_counter() - started, status)
+        await http.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    recorded.wall = time.perf_counter() - began
+    return recorded
+
+
+async def open_loop(
+    base: str, headers: dict[str, str], mix: Mix, rate: float, clients: int, seconds: float
+) -> Recorded:
+    recorded = Recorded()
+    due_calls: asyncio.Queue[tuple[float, Call] | None] = asyncio.Queue()
+    began = time.perf_counter()
+
+    async def schedule() -> None:
+        for i in itertools.count():
+            due = began + i / rate
+            if due >= began + seconds:
+                break
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            due_calls.put_nowait((due, next(mix)))
+        for _ in range(clients):
+            due_calls.put_nowait(None)
+
+    async def client() -> None:
+        http = Connection(base, headers)
+        while (item := await due_calls.get()) is not None:
+            due, call = item
+            status, _ = await http.request(call.method, call.path, call.body)
+            recorded.add(call, time.perf_counter() - due, status)
+        await http.close()
+
+    await asyncio.gather(schedule(), *(client() for _ in range(clients)))
+    recorded.wall = time.perf_counter() - began
+    return recorded
