@@ -34,6 +34,7 @@ from inventory.paging import (
     count,
     order_by,
     ref_filter,
+    row_dicts,
     table_columns,
 )
 
@@ -264,14 +265,16 @@ def list_hosts(
         "vcpus_used": col(Host.vcpus_used),
         "memory_mb_used": col(Host.memory_mb_used),
     }
-    rows = core_execute(
-        session,
-        query.order_by(*order_by(page.sort, sort, col(Host.id)))
-        .offset(page.offset)
-        .limit(page.limit),
-    ).all()
-    counts = _replica_counts(session, [row.id for row in rows])
-    items = [_host_public(row._mapping, counts.get(row.id, 0)) for row in rows]
+    rows = row_dicts(
+        core_execute(
+            session,
+            query.order_by(*order_by(page.sort, sort, col(Host.id)))
+            .offset(page.offset)
+            .limit(page.limit),
+        )
+    )
+    counts = _replica_counts(session, [row["id"] for row in rows])
+    items = [_host_public(row, counts.get(row["id"], 0)) for row in rows]
     return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
 
 
@@ -284,10 +287,10 @@ def get_host(session: Session, viewer: Viewer, host_id: int) -> HostPublic:
     ).first()
     if row is None:
         raise NotFound(f"host {host_id} not found")
-    return _host_public(row._mapping, _replica_counts(session, [host_id]).get(host_id, 0))
+    return _host_public(dict(row._mapping), _replica_counts(session, [host_id]).get(host_id, 0))
 
 
-def _host_public(row: sa.RowMapping, replicas: int) -> HostPublic:
+def _host_public(row: dict[str, Any], replicas: int) -> HostPublic:
     """From a core row of _host_query: the host's columns plus cloud, zone and region."""
     return HostPublic.model_validate({**row, "replica_count": replicas})
 

@@ -66,6 +66,14 @@ def core_execute(session: Session, query: sa.Executable) -> sa.CursorResult[*tup
     return session.connection().execute(query)
 
 
+def row_dicts(result: sa.Result[Any]) -> list[dict[str, Any]]:
+    """Every row of `result` as a dict of column name to value. `Row._asdict()` and
+    `{**row._mapping}` go through the row's mapping view key by key, about four times the
+    cost of zipping the result's keys, which on a list page's hundreds of rows showed."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]  # all: fetchall
+
+
 def count(session: Session, query: AnySelect) -> int:
     """The rows `query` would return, without its ORDER BY. The subquery selects a constant
     rather than the list's columns: building and compiling a subquery of twenty column

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -16,7 +17,6 @@ from inventory.models import (
     Host,
     ItemState,
     Replica,
-    ReplicaPublic,
     Workload,
     WorkloadPublic,
     Zone,
@@ -29,6 +29,7 @@ from inventory.paging import (
     count,
     order_by,
     ref_filter,
+    row_dicts,
     table_columns,
 )
 
@@ -76,14 +77,16 @@ def list_workloads(
 ) -> Page[WorkloadPublic]:
     query = _workload_query(session, viewer, f)
     sort = {"name": col(Workload.name), "state": col(Workload.state), "vcpus": col(Workload.vcpus)}
-    rows = core_execute(
-        session,
-        query.order_by(*order_by(page.sort, sort, col(Workload.id)))
-        .offset(page.offset)
-        .limit(page.limit),
-    ).all()
-    replicas = _replicas_of(session, [row.id for row in rows])
-    items = [_public(row._mapping, replicas[row.id]) for row in rows]
+    rows = row_dicts(
+        core_execute(
+            session,
+            query.order_by(*order_by(page.sort, sort, col(Workload.id)))
+            .offset(page.offset)
+            .limit(page.limit),
+        )
+    )
+    replicas = _replicas_of(session, [row["id"] for row in rows])
+    items = [_public(row, replicas[row["id"]]) for row in rows]
     return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
 
 
@@ -95,47 +98,40 @@ def get_workload(session: Session, viewer: Viewer, workload_id: int) -> Workload
     if row is None:
         # Same answer for "missing" and "another department's": ids must not leak.
         raise NotFound(f"workload {workload_id} not found")
-    return _public(row._mapping, _replicas_of(session, [workload_id])[workload_id])
+    return _public(dict(row._mapping), _replicas_of(session, [workload_id])[workload_id])
 
 
-def _public(row: sa.RowMapping, replicas: list[ReplicaPublic]) -> WorkloadPublic:
-    """From a core row of _workload_query: the workload's columns, cloud and department."""
+def _public(row: dict[str, Any], replicas: list[dict[str, Any]]) -> WorkloadPublic:
+    """From a core row of _workload_query: the workload's columns, cloud and department,
+    with its replicas (ReplicaPublic's fields) validated in the same call."""
     return WorkloadPublic.model_validate({**row, "replicas": replicas})
 
 
 def _replicas_of(
     session: Session, workload_ids: list[int | None]
-) -> dict[int | None, list[ReplicaPublic]]:
-    found: dict[int | None, list[ReplicaPublic]] = defaultdict(list)
+) -> dict[int | None, list[dict[str, Any]]]:
+    found: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
     if not workload_ids:
         return found
-    rows = core_execute(
-        session,
-        sa.select(
-            col(Replica.id),
-            col(Replica.workload_id),
-            col(Replica.name),
-            col(Replica.external_id),
-            col(Replica.state),
-            col(Replica.host_id),
-            col(Host.name).label("host"),
-            col(Zone.name).label("zone"),
-        )
-        .outerjoin(Host, col(Host.id) == col(Replica.host_id))
-        .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
-        .where(col(Replica.workload_id).in_(workload_ids), col(Replica.state) != ItemState.gone)
-        .order_by(col(Replica.id)),
-    ).all()
-    for r in rows:
-        found[r.workload_id].append(
-            ReplicaPublic(
-                id=r.id,
-                name=r.name,
-                external_id=r.external_id,
-                state=r.state,
-                host_id=r.host_id,
-                host=r.host,
-                zone=r.zone,
+    rows = row_dicts(
+        core_execute(
+            session,
+            sa.select(
+                col(Replica.id),
+                col(Replica.workload_id),
+                col(Replica.name),
+                col(Replica.external_id),
+                col(Replica.state),
+                col(Replica.host_id),
+                col(Host.name).label("host"),
+                col(Zone.name).label("zone"),
             )
+            .outerjoin(Host, col(Host.id) == col(Replica.host_id))
+            .outerjoin(Zone, col(Zone.id) == col(Host.zone_id))
+            .where(col(Replica.workload_id).in_(workload_ids), col(Replica.state) != ItemState.gone)
+            .order_by(col(Replica.id)),
         )
+    )
+    for r in rows:
+        found[r["workload_id"]].append(r)  # workload_id: ignored by ReplicaPublic
     return found

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlmodel import Session, col
 
 from inventory.access import Viewer
@@ -26,7 +25,15 @@ from inventory.models import (
     Zone,
 )
 from inventory.models.requests import PlanKind
-from inventory.paging import Page, PageParams, core_execute, count, order_by, table_columns
+from inventory.paging import (
+    Page,
+    PageParams,
+    core_execute,
+    count,
+    order_by,
+    row_dicts,
+    table_columns,
+)
 from scheduler.rebalance_moves import moves_public
 
 
@@ -41,10 +48,14 @@ def list_requests(
         query = query.where(col(ResourceRequest.status) == status)
     newest = col(ResourceRequest.id).desc()
     sort = {"created_at": col(ResourceRequest.created_at), "status": col(ResourceRequest.status)}
-    rows = core_execute(
-        session,
-        query.order_by(*order_by(page.sort, sort, newest)).offset(page.offset).limit(page.limit),
-    ).all()
+    rows = row_dicts(
+        core_execute(
+            session,
+            query.order_by(*order_by(page.sort, sort, newest))
+            .offset(page.offset)
+            .limit(page.limit),
+        )
+    )
     return Page(
         items=requests_public(session, rows),
         total=count(session, query),
@@ -82,38 +93,43 @@ def request_public(session: Session, request: ResourceRequest) -> RequestPublic:
 
 
 def requests_public(
-    session: Session, requests: Sequence[ResourceRequest] | Sequence[sa.Row[Any]]
+    session: Session, requests: Sequence[ResourceRequest] | Sequence[dict[str, Any]]
 ) -> list[RequestPublic]:
     """Public views of many requests in four queries, whatever their number (one per
     request and plan would be some 200 for a page of 50). The requests may be models or
-    core rows of their columns; plans, names and allocations are read as core rows, and
-    each request is validated once with its plans and allocations as plain dicts (the list
-    is on the API's hot path: ORM objects, then nested model constructors, were most of
-    its cost)."""
+    dicts of their columns; plans, names and allocations are read as dicts of core rows,
+    and each request is validated once with its plans and allocations nested as dicts (the
+    list is on the API's hot path: ORM objects, then nested model constructors, were most
+    of its cost)."""
     if not requests:
         return []
+    items = [r if isinstance(r, dict) else r.model_dump() for r in requests]
     departments = _names(
-        session, col(Department.id), col(Department.code), requests, "department_id"
+        session, col(Department.id), col(Department.code), {i["department_id"] for i in items}
     )
-    users = _names(session, col(User.id), col(User.username), requests, "requested_by")
-    plans: dict[int, list[sa.Row[Any]]] = {}
-    for plan in core_execute(
-        session,
-        sa.select(*_PLAN_COLUMNS)
-        .where(col(Plan.request_id).in_([r.id for r in requests]))
-        .order_by(col(Plan.id).desc()),
-    ).all():
-        plans.setdefault(plan.request_id or 0, []).append(plan)
-    allocations = _allocations(session, [p.id or 0 for ps in plans.values() for p in ps])
+    users = _names(session, col(User.id), col(User.username), {i["requested_by"] for i in items})
+    plans: dict[int, list[dict[str, Any]]] = {}
+    for plan in row_dicts(
+        core_execute(
+            session,
+            sa.select(*_PLAN_COLUMNS)
+            .where(col(Plan.request_id).in_([i["id"] for i in items]))
+            .order_by(col(Plan.id).desc()),
+        )
+    ):
+        plans.setdefault(plan["request_id"] or 0, []).append(plan)
+    allocations = _allocations(session, [p["id"] for ps in plans.values() for p in ps])
     out = []
-    for request in requests:
-        fields = _fields_of(request, RequestPublic)
-        fields["department"] = departments.get(request.department_id, "?")
-        fields["requested_by"] = users.get(request.requested_by, "?")
-        fields["plans"] = [
-            _plan_fields(session, p, allocations.get(p.id or 0, []))
-            for p in plans.get(request.id or 0, [])
-        ]
+    for item in items:
+        fields = {
+            **item,  # the model ignores the columns it does not show
+            "department": departments.get(item["department_id"], "?"),
+            "requested_by": users.get(item["requested_by"], "?"),
+            "plans": [
+                _plan_fields(session, p, allocations.get(p["id"], []))
+                for p in plans.get(item["id"], [])
+            ],
+        }
         out.append(RequestPublic.model_validate(fields))
     return out
 
@@ -122,39 +138,22 @@ def requests_public(
 _PLAN_COLUMNS = [c for c in table_columns(Plan) if c.key in PlanPublic.model_fields]
 
 
-def _fields_of(item: Any, model: type[BaseModel]) -> dict[str, Any]:
-    """`model`'s fields that `item` (a table model or a core row of its columns) has. A
-    row gives all its columns: the model ignores the ones it does not show."""
-    if isinstance(item, sa.Row):
-        return item._asdict()
-    return {k: getattr(item, k) for k in model.model_fields if hasattr(item, k)}
-
-
 def plan_public(session: Session, plan: Plan) -> PlanPublic:
     allocations = _allocations(session, [plan.id or 0]).get(plan.id or 0, [])
-    return PlanPublic.model_validate(_plan_fields(session, plan, allocations))
+    return PlanPublic.model_validate(_plan_fields(session, plan.model_dump(), allocations))
 
 
 def _plan_fields(
-    session: Session, plan: Plan | sa.Row[Any], allocations: list[dict[str, Any]]
+    session: Session, plan: dict[str, Any], allocations: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    fields = _fields_of(plan, PlanPublic)
-    fields["allocations"] = allocations
-    fields["moves"] = moves_public(session, plan.id or 0) if plan.kind == PlanKind.rebalance else []
-    return fields
+    moves = moves_public(session, plan["id"]) if plan["kind"] == PlanKind.rebalance else []
+    return {**plan, "allocations": allocations, "moves": moves}
 
 
-def _names(
-    session: Session,
-    id_column: Any,
-    name_column: Any,
-    requests: Sequence[ResourceRequest] | Sequence[sa.Row[Any]],
-    key: str,
-) -> dict[int, str]:
-    """id -> name (department code, username) for the ids the requests refer to by `key`."""
-    ids = {getattr(r, key) for r in requests}
+def _names(session: Session, id_column: Any, name_column: Any, ids: set[int]) -> dict[int, str]:
+    """id -> name (department code, username) for the given ids."""
     rows = core_execute(session, sa.select(id_column, name_column).where(id_column.in_(ids)))
-    return {row_id: name for row_id, name in rows}
+    return {row_id: name for row_id, name in rows.all()}
 
 
 def _allocations(session: Session, plan_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
@@ -181,8 +180,8 @@ def _allocations(session: Session, plan_ids: list[int]) -> dict[int, list[dict[s
         .join(Cloud, col(Cloud.id) == col(Allocation.cloud_id))
         .where(col(Allocation.plan_id).in_(plan_ids))
         .order_by(col(Allocation.plan_id), col(Allocation.replica_index)),
-    ).all()
+    )
     out: dict[int, list[dict[str, Any]]] = {}
-    for a in rows:
-        out.setdefault(a.plan_id, []).append(a._asdict())  # plan_id: ignored by the model
+    for a in row_dicts(rows):
+        out.setdefault(a["plan_id"], []).append(a)  # plan_id: ignored by the model
     return out
