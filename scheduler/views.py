@@ -10,6 +10,7 @@ from sqlmodel import Session, col
 
 from inventory.access import Viewer
 from inventory.errors import NotFound
+from inventory.estate import department_id
 from inventory.models import (
     Allocation,
     Cloud,
@@ -38,12 +39,20 @@ from scheduler.rebalance_moves import moves_public
 
 
 def list_requests(
-    session: Session, viewer: Viewer, page: PageParams, status: RequestStatus | None = None
+    session: Session,
+    viewer: Viewer,
+    page: PageParams,
+    status: RequestStatus | None = None,
+    department: str | None = None,
 ) -> Page[RequestPublic]:
+    """Newest first. `department` (id or code) narrows staff's list; a department user sees
+    only their own and naming another is a 403 (inventory.estate.department_id, the rule
+    every list follows)."""
     # Core rows, not ORM objects: this list is on the API's hot path (same fields either way).
     query = sa.select(*table_columns(ResourceRequest))
-    if viewer.is_department:
-        query = query.where(col(ResourceRequest.department_id) == viewer.department_id)
+    scope = department_id(session, viewer, department)
+    if scope is not None:
+        query = query.where(col(ResourceRequest.department_id) == scope)
     if status is not None:
         query = query.where(col(ResourceRequest.status) == status)
     newest = col(ResourceRequest.id).desc()

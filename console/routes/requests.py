@@ -40,8 +40,11 @@ def requests_list(
     viewer: ViewerDep,
     page: PageDep,
     status: Annotated[RequestStatus | None, Query()] = None,
+    department: Annotated[
+        str | None, Query(max_length=64, description="Department id or code (staff)")
+    ] = None,
 ) -> Page[RequestPublic]:
-    return views.list_requests(session, viewer, page, status)
+    return views.list_requests(session, viewer, page, status, department)
 
 
 @router.get("/requests/{request_id}", response_model=RequestPublic)

@@ -24,7 +24,6 @@ from console.web.requests_data import (
     MAX_MEMORY_GB,
     RequestForm,
     form_choices,
-    list_requests,
     to_create,
 )
 from console.web.roles import page_roles
@@ -68,7 +67,9 @@ def requests_page(
     params = PageParams()
     try:
         params = PageParams(limit=limit, offset=offset, sort=sort.strip() or None)
-        page = list_requests(session, viewer, params, _status(status), department.strip() or None)
+        page = views.list_requests(
+            session, viewer, params, _status(status), department.strip() or None
+        )
     except Invalid as exc:
         error = exc
         page = Page[RequestPublic](items=[], total=0, limit=params.limit, offset=0)

@@ -1,6 +1,6 @@
-"""What the request pages need around the workflow services: the department-scoped list with
-an admin's department filter, the form's choices and presets, and turning the form into a
-RequestCreate with messages a department user can act on.
+"""What the request pages need around the workflow services: the form's choices and presets,
+and turning the form into a RequestCreate with messages a department user can act on (the
+list itself is scheduler.views.list_requests, as for the API).
 
 Validation stays in RequestCreate and scheduler.workflow.submit (quota included), exactly as
 for `POST /api/v1/requests`; this module only translates between form fields and the model.
@@ -17,7 +17,6 @@ from sqlmodel import Session, col
 
 from console.web.i18n import Translator
 from inventory.access import Viewer
-from inventory.estate import department_id
 from inventory.models import (
     SLA_TIERS,
     Cloud,
@@ -26,12 +25,7 @@ from inventory.models import (
     Host,
     HostState,
     RequestCreate,
-    RequestPublic,
-    RequestStatus,
-    ResourceRequest,
 )
-from inventory.paging import Page, PageParams, count, order_by
-from scheduler.views import requests_public
 
 REQUEST_STATUS = {
     "planned": "requests.status.planned",
@@ -56,37 +50,6 @@ ALLOCATION_STATUS = {
     "failed": "requests.alloc_status.failed",
 }
 LABELS = {"request": REQUEST_STATUS, "plan": PLAN_STATUS, "allocation": ALLOCATION_STATUS}
-
-
-def list_requests(
-    session: Session,
-    viewer: Viewer,
-    page: PageParams,
-    status: RequestStatus | None,
-    department: str | None,
-) -> Page[RequestPublic]:
-    """scheduler.views.list_requests plus a department filter for admins. The scope comes from
-    inventory.estate.department_id: a department user is pinned to its own department and
-    naming another is a 403, the rule every other list follows."""
-    scope = department_id(session, viewer, department)
-    query = sa.select(ResourceRequest)
-    if scope is not None:
-        query = query.where(col(ResourceRequest.department_id) == scope)
-    if status is not None:
-        query = query.where(col(ResourceRequest.status) == status)
-    sort = {"created_at": col(ResourceRequest.created_at), "status": col(ResourceRequest.status)}
-    newest = col(ResourceRequest.id).desc()
-    rows = list(
-        session.execute(
-            query.order_by(*order_by(page.sort, sort, newest)).offset(page.offset).limit(page.limit)
-        ).scalars()
-    )
-    return Page(
-        items=requests_public(session, rows),
-        total=count(session, query),
-        limit=page.limit,
-        offset=page.offset,
-    )
 
 
 @dataclass(frozen=True)
