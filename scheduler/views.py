@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +26,7 @@ from inventory.models import (
 )
 from inventory.models.requests import PlanKind
 from inventory.paging import (
+    AnySelect,
     Page,
     PageParams,
     core_execute,
@@ -48,8 +48,7 @@ def list_requests(
     """Newest first. `department` (id or code) narrows staff's list; a department user sees
     only their own and naming another is a 403 (inventory.estate.department_id, the rule
     every list follows)."""
-    # Core rows, not ORM objects: this list is on the API's hot path (same fields either way).
-    query = sa.select(*table_columns(ResourceRequest))
+    query = _request_query()
     scope = department_id(session, viewer, department)
     if scope is not None:
         query = query.where(col(ResourceRequest.department_id) == scope)
@@ -98,49 +97,56 @@ def get_plan(session: Session, viewer: Viewer, plan_id: int) -> PlanPublic:
 
 
 def request_public(session: Session, request: ResourceRequest) -> RequestPublic:
-    return requests_public(session, [request])[0]
+    rows = core_execute(session, _request_query().where(col(ResourceRequest.id) == request.id))
+    return requests_public(session, row_dicts(rows))[0]
 
 
-def requests_public(
-    session: Session, requests: Sequence[ResourceRequest] | Sequence[dict[str, Any]]
-) -> list[RequestPublic]:
-    """Public views of many requests in four queries, whatever their number (one per
-    request and plan would be some 200 for a page of 50). The requests may be models or
-    dicts of their columns; plans, names and allocations are read as dicts of core rows,
-    and each request is validated once with its plans and allocations nested as dicts (the
-    list is on the API's hot path: ORM objects, then nested model constructors, were most
-    of its cost)."""
+def _request_query() -> AnySelect:
+    """Requests as core rows (the list is on the API's hot path: loading ORM objects was
+    most of its cost) with the department's code and the requester's name joined in as
+    `department` and `requested_by`, the names RequestPublic shows them under."""
+    columns = [c for c in table_columns(ResourceRequest) if c.key != "requested_by"]
+    return (
+        sa.select(
+            *columns,
+            col(Department.code).label("department"),
+            sa.func.coalesce(col(User.username), "?").label("requested_by"),
+        )
+        .join(Department, col(Department.id) == col(ResourceRequest.department_id))
+        .outerjoin(User, col(User.id) == col(ResourceRequest.requested_by))
+    )
+
+
+def requests_public(session: Session, requests: list[dict[str, Any]]) -> list[RequestPublic]:
+    """Public views of many requests (rows of _request_query) in two more queries, whatever
+    their number (one per request and plan would be some 200 for a page of 50): plans and
+    allocations are read as core rows, and each request is validated once with them nested
+    as dicts (nested model constructors were a large share of the list's cost)."""
     if not requests:
         return []
-    items = [r if isinstance(r, dict) else r.model_dump() for r in requests]
-    departments = _names(
-        session, col(Department.id), col(Department.code), {i["department_id"] for i in items}
-    )
-    users = _names(session, col(User.id), col(User.username), {i["requested_by"] for i in items})
     plans: dict[int, list[dict[str, Any]]] = {}
     for plan in row_dicts(
         core_execute(
             session,
             sa.select(*_PLAN_COLUMNS)
-            .where(col(Plan.request_id).in_([i["id"] for i in items]))
+            .where(col(Plan.request_id).in_([r["id"] for r in requests]))
             .order_by(col(Plan.id).desc()),
         )
     ):
         plans.setdefault(plan["request_id"] or 0, []).append(plan)
     allocations = _allocations(session, [p["id"] for ps in plans.values() for p in ps])
-    out = []
-    for item in items:
-        fields = {
-            **item,  # the model ignores the columns it does not show
-            "department": departments.get(item["department_id"], "?"),
-            "requested_by": users.get(item["requested_by"], "?"),
-            "plans": [
-                _plan_fields(session, p, allocations.get(p["id"], []))
-                for p in plans.get(item["id"], [])
-            ],
-        }
-        out.append(RequestPublic.model_validate(fields))
-    return out
+    return [
+        RequestPublic.model_validate(
+            {
+                **request,  # the model ignores the columns it does not show
+                "plans": [
+                    _plan_fields(session, p, allocations.get(p["id"], []))
+                    for p in plans.get(request["id"], [])
+                ],
+            }
+        )
+        for request in requests
+    ]
 
 
 # The plan columns a PlanPublic shows (allocations and moves come from their own tables).
@@ -157,12 +163,6 @@ def _plan_fields(
 ) -> dict[str, Any]:
     moves = moves_public(session, plan["id"]) if plan["kind"] == PlanKind.rebalance else []
     return {**plan, "allocations": allocations, "moves": moves}
-
-
-def _names(session: Session, id_column: Any, name_column: Any, ids: set[int]) -> dict[int, str]:
-    """id -> name (department code, username) for the given ids."""
-    rows = core_execute(session, sa.select(id_column, name_column).where(id_column.in_(ids)))
-    return {row_id: name for row_id, name in rows.all()}
 
 
 def _allocations(session: Session, plan_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
