@@ -128,7 +128,8 @@ class IncidentEvent(SQLModel, table=True):
     __tablename__ = "incident_event"
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
-    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # indexed: the assessment's alert-noise KPI reads a month of every incident's timeline
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     kind: str = Field(max_length=32)
     actor: str = Field(max_length=64)  # a username or "system"
     detail: str = Field(default="", sa_type=sa.Text)
