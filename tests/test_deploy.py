@@ -30,7 +30,8 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "kubernetes"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 # Read by uvicorn, not by Settings: which proxy may set X-Forwarded-For/-Proto.
-NON_SETTINGS_ENV = {"FORWARDED_ALLOW_IPS"}
+# Read by uvicorn, and by `yunheng serve` itself (--workers), not by Settings.
+NON_SETTINGS_ENV = {"FORWARDED_ALLOW_IPS", "YUNHENG_WORKERS"}
 PRIMITIVES = {"str", "int", "float", "bool", "object", "bytes", "date", "datetime"}
 
 Doc = dict[str, Any]
