@@ -18,6 +18,8 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from scheduler.evaluate import Placement, units
+from scheduler.hint import peak as peak_of
+from scheduler.hint import symmetric
 from scheduler.index import SLA_SCALE, Index
 from scheduler.plan import Status
 
@@ -115,9 +117,10 @@ def candidates(
 
 def _break_symmetry(
     model: cp_model.CpModel, index: Index, opened: dict[int, cp_model.IntVar]
-) -> None:
+) -> list[list[int]]:
     """Identical empty hosts are interchangeable: open them in index order. Without this a
-    bin-packing proof explores every permutation of which identical host is used."""
+    bin-packing proof explores every permutation of which identical host is used. Returns
+    the groups of identical hosts, in that order."""
     pinned = {h for v in index.services for h in v.pinned}
     groups: dict[tuple[object, ...], list[int]] = {}
     for h in sorted(opened):
@@ -135,6 +138,7 @@ def _break_symmetry(
     for hosts in groups.values():
         for first, second in itertools.pairwise(hosts):
             model.add(opened[first] >= opened[second])
+    return list(groups.values())
 
 
 def _busy_elsewhere(index: Index, on_host: dict[int, list[tuple[int, int]]]) -> int:
@@ -237,8 +241,7 @@ def solve(
         model.add(
             sum(opened.values()) >= options.min_hosts - busy - _busy_elsewhere(index, on_host)
         )
-    if not filtered:
-        _break_symmetry(model, index, opened)
+    groups = _break_symmetry(model, index, opened) if not filtered else []
     if host_price:
         objective.append(host_price * sum(opened.values()))
     if weights.cost:
@@ -251,6 +254,7 @@ def solve(
             model.add(sum(moves) <= index.problem.migration_budget)
             objective.append(round(weights.migrations * u.migration * MONEY_SCALE) * sum(moves))
     balance_price = round(weights.balance * u.balance * MONEY_SCALE / UTIL_SCALE)
+    peak: cp_model.IntVar | None = None
     if balance_price:
         peak = model.new_int_var(0, UTIL_SCALE, "max_utilisation")
         for h in range(len(index.host_ids)):
@@ -264,6 +268,10 @@ def solve(
     model.minimize(sum(objective))
 
     if hint:
+        # Complete and consistent with the symmetry breaking, so CP-SAT starts from it.
+        hint = symmetric(hint, groups)
+        if peak is not None:
+            model.add_hint(peak, min(UTIL_SCALE, peak_of(index, hint, UTIL_SCALE)))
         hinted = {(s, h) for s, hosts in hint.items() for h in hosts}
         for key, var in x.items():
             model.add_hint(var, key in hinted)
@@ -295,7 +303,10 @@ def solve(
             status = "feasible"
     objective_bound: float | None = None
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE) and not filtered:
-        objective_bound = solver.best_objective_bound / MONEY_SCALE
+        # Hosts busy with outside load are in use whatever the plan, so the model leaves
+        # them out of its objective; the weighted objective counts them.
+        in_use_anyway = weights.hosts * u.host * sum(index.busy)
+        objective_bound = solver.best_objective_bound / MONEY_SCALE + in_use_anyway
     placement: Placement | None = None
     if incumbent.best is not None:
         placement = {}
