@@ -252,6 +252,11 @@ def retry(session: Session, viewer: Viewer, plan: Plan) -> Plan:
     check_fresh(session, plan)
     plan.status = PlanStatus.approved
     session.add(plan)
+    # Stamp the moves: the leader's resume job (scheduler.rebalance_resume) takes only plans
+    # with no move stamped for a while, so it leaves this retry's apply alone.
+    session.execute(
+        sa.update(PlanMove).where(col(PlanMove.plan_id) == plan.id).values(updated_at=utcnow())
+    )
     audit.record(
         session,
         actor=viewer.username,

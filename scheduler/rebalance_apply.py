@@ -6,7 +6,8 @@ target cloud's own listing that it runs there and is active, and only then depro
 old replica. A move whose new replica did not come up keeps the old one and is `failed`; one
 whose new replica runs but whose old one could not be removed stays `provisioned`; either
 way the plan is `partial`, names what failed, and a retry carries on from there. Progress
-is committed move by move: a crash loses at most the call in flight.
+is committed move by move: a crash loses at most the call in flight, and the leader's resume
+job (scheduler.rebalance_resume) carries on a plan whose process died, from the same statuses.
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ def _confirmed(engine: Engine, box: SecretBox, move_id: int, *, timeout: float) 
         assert move is not None
         if move.status != MoveStatus.provisioned:
             return False
+        # A live apply stamps each cloud call's start (scheduler.rebalance_resume).
+        move.updated_at = utcnow()
         host = session.get(Host, move.to_host_id)
         cloud = session.get(Cloud, move.cloud_id)
         assert host is not None and cloud is not None

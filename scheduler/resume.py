@@ -23,9 +23,13 @@ Decisions:
   was still running) sees the stamp and backs off, and the stamp keeps the plan looking live
   to every replica while the claimer applies it.
 - One plan at a time, each claimed right before it is applied, so no claim ages in a queue.
-- Not covered: rebalance plans (their moves, scheduler.rebalance_apply), and a plan an admin
-  re-approves with `retry` while it also looks orphaned (retry stamps nothing); both are
-  rare enough to leave to `yunheng plan retry`.
+- Rebalance plans are covered the same way, with their moves (`plan_move.updated_at`) in
+  place of allocations: scheduler.rebalance_resume finds and claims them, and this job
+  applies them through scheduler.apply like the rest, oldest plan first.
+- `yunheng plan retry` stamps what is left to do (allocations, or a rebalance's moves), so
+  the job leaves a retry's own apply alone for `stale_after`. Not covered: a retried place
+  plan whose apply dies while its allocations are all `failed` (none `pending`); the admin
+  retries it again.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from inventory.models import Allocation, AllocationStatus, Plan, PlanStatus
 from inventory.models.requests import PlanKind
 from inventory.settings import Settings
 from inventory.types import utcnow
-from scheduler import apply
+from scheduler import apply, rebalance_resume
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +151,10 @@ def claim(engine: Engine, plan_id: int, now: datetime, silent_for: timedelta) ->
     return True
 
 
+def _claim_rebalance(engine: Engine, plan_id: int, now: datetime, silent_for: timedelta) -> bool:
+    return rebalance_resume.claim(engine, plan_id, now, silent_for, actor=ACTOR)
+
+
 def resume_orphaned(
     engine: Engine,
     box: SecretBox,
@@ -160,10 +168,18 @@ def resume_orphaned(
     The clock is read again for each claim: an earlier plan's apply may take minutes, and
     a claim stamped with a stale time would look orphaned to the next leader too soon."""
     with Session(engine) as session:
-        candidates = orphaned(session, clock(), silent_for)
+        now = clock()
+        candidates = sorted(
+            [(plan_id, claim) for plan_id in orphaned(session, now, silent_for)]
+            + [
+                (plan_id, _claim_rebalance)
+                for plan_id in rebalance_resume.orphaned(session, now, silent_for)
+            ],
+            key=lambda candidate: candidate[0],  # oldest plan first, whatever its kind
+        )
     done: list[Resumed] = []
-    for plan_id in candidates:
-        if not claim(engine, plan_id, clock(), silent_for):
+    for plan_id, claimer in candidates:
+        if not claimer(engine, plan_id, clock(), silent_for):
             continue
         log.warning("plan %s: its apply stopped with its process; applying it again", plan_id)
         status = apply.apply_plan(engine, box, plan_id, actor=ACTOR, timeout=timeout)
