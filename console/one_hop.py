@@ -8,9 +8,11 @@ an async one that runs the route *and* ends the session in one hop; the result i
 validated and serialised on the event loop (a model instance's validation is a type check,
 and serialising to JSON is pydantic's Rust core).
 
-The session is closed, not committed: a route commits its own writes, and anything it left
-uncommitted is rolled back, as before. Closing keeps the loaded state of the objects the
-route returns, so serialising them afterwards needs no database.
+A route commits its own writes; what a failed route, or one that returned with writes left
+uncommitted, leaves is rolled back, as before. A transaction that only read ends in COMMIT
+(inventory.read_only: a ROLLBACK makes psycopg forget its prepared statements). Either way
+the objects the route returns keep their loaded state, so serialising them afterwards needs
+no database.
 """
 
 from __future__ import annotations
@@ -24,18 +26,24 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
+from inventory.read_only import end_transaction
+
 
 def one_hop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """An async endpoint that runs the sync `endpoint` and closes its session in one hop.
     FastAPI reads the parameters and their types through `__wrapped__`."""
 
     def run(kwargs: dict[str, Any]) -> Any:
+        sessions = [value for value in kwargs.values() if isinstance(value, Session)]
         try:
-            return endpoint(**kwargs)
-        finally:
-            for value in kwargs.values():
-                if isinstance(value, Session) and value.in_transaction():
-                    value.close()
+            result = endpoint(**kwargs)
+        except BaseException:
+            for session in sessions:
+                session.close()  # rolls back whatever the failed route left
+            raise
+        for session in sessions:
+            end_transaction(session)  # COMMIT if it only read: keeps prepared statements
+        return result
 
     @functools.wraps(endpoint)
     async def wrapper(**kwargs: Any) -> Any:

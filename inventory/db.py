@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from inventory import read_only
 from inventory.settings import Settings
 
 
@@ -26,12 +27,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = sa.create_engine(url, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    # pre_ping: a restarted PostgreSQL must not leave dead connections in the pool.
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
-    return sa.create_engine(url, **kwargs)
+    else:
+        # pre_ping: a restarted PostgreSQL must not leave dead connections in the pool.
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        engine = sa.create_engine(url, **kwargs)
+    read_only.track(engine)  # read-only transactions end in COMMIT (see inventory.read_only)
+    return engine
 
 
 def _json_loads(text: str | bytes) -> Any:
