@@ -7,9 +7,10 @@ proposed and wait for a decision. `yunheng serve` (`--workers` processes, defaul
 runs on 127.0.0.1 with the alert loop on, as in production.
 
 The load (bench.load_drive; an admin API token, keep-alive connections of bench.wire) takes
-endpoints round-robin from the mix: GET /hosts, /workloads, /requests, /alerts (first page,
-limit 50) and, while prepared plans last, POST /plans/{id}/approve or /reject (each plan
-decided once; approval provisions on the simulator after the response). Without --rate, C
+GET /hosts, /workloads, /requests, /alerts (first page, limit 50) round-robin and, spread
+evenly over the run, POST /plans/{id}/approve or /reject on each prepared plan (each decided
+once; approval provisions on the simulator after the response: --plans 60 over 30 s is two
+decisions a second, steadily). Without --rate, C
 clients send as fast as they are answered for D seconds (closed loop: the throughput at
 saturation). With --rate R, R requests a second are sent on a fixed schedule over up to C
 connections (open loop), and each latency counts from when its request was due: the test
@@ -195,7 +196,7 @@ def main() -> None:
         before = (_cpu(server), psutil.Process().cpu_times(), psutil.cpu_times())
         auth = {"Authorization": f"Bearer {token}"}
         asyncio.run(warm_up(base, auth))
-        mix = Mix(plan_ids)
+        mix = Mix(plan_ids, args.seconds)
         load = (
             open_loop(base, auth, mix, args.rate, args.clients, args.seconds)
             if args.rate

@@ -34,24 +34,32 @@ class Call:
 
 
 class Mix:
-    """The first page (50 rows) of each list in turn and, every fifth request while prepared
-    plans last, approving or rejecting one (each plan is decided once)."""
+    """The first page (50 rows) of each list in turn and, spread evenly over the run, one
+    decision (approve or reject, alternately) on each prepared plan: `plans` decisions in
+    `seconds`, so the approvals and the provisioning they start run beside the lists all
+    along instead of as one burst at the start."""
 
-    def __init__(self, plan_ids: list[int]) -> None:
-        self._order = itertools.cycle([*LISTS, "decide"])
+    def __init__(self, plan_ids: list[int], seconds: float) -> None:
+        self._lists = itertools.cycle(LISTS)
         self._plans = iter(plan_ids)
         self._decisions = itertools.cycle(["approve", "reject"])
+        self._every = seconds / max(1, len(plan_ids))
+        self._next_decision = time.perf_counter() + self._every / 2
 
     def __iter__(self) -> Iterator[Call]:
         return self
 
     def __next__(self) -> Call:
-        what = next(self._order)
-        if what != "decide":
-            return Call(f"GET {what}", "GET", f"{API}{what}?limit=50")
-        plan = next(self._plans, None)
-        if plan is None:
-            return next(self)
+        now = time.perf_counter()
+        if now >= self._next_decision:
+            plan = next(self._plans, None)
+            if plan is not None:
+                self._next_decision += self._every
+                return self._decide(plan)
+        what = next(self._lists)
+        return Call(f"GET {what}", "GET", f"{API}{what}?limit=50")
+
+    def _decide(self, plan: int) -> Call:
         decision = next(self._decisions)
         comment = "load test: plan is fine" if decision == "approve" else "load test: not needed"
         return Call(
