@@ -28,10 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col
 
-from inventory import audit
 from inventory.db import session_scope
 from inventory.models import Plan, PlanStatus
 from inventory.models.requests import MoveStatus, PlanKind, PlanMove
+from scheduler.reopen import reopen
 
 UNFINISHED = (PlanStatus.approved, PlanStatus.applying)  # as scheduler.resume has it
 _OTHER = sa.alias(PlanMove.__table__, "other_move")  # type: ignore[attr-defined]
@@ -90,19 +90,6 @@ def claim(
             .select_from(PlanMove)
             .where(col(PlanMove.plan_id) == plan_id, col(PlanMove.status) != MoveStatus.moved)
         ).scalar_one()
-        plan = session.get(Plan, plan_id)
-        assert plan is not None
-        before = plan.status.value
-        plan.status = PlanStatus.approved
-        session.add(plan)
-        audit.record(
-            session,
-            actor=actor,
-            action="plan.resume",
-            target_type="plan",
-            target_id=plan_id,
-            before={"status": before},
-            after={"kind": "rebalance", "unfinished": int(left)},
-            detail=f"no progress for {silent_for.total_seconds():.0f} s: applied again",
-        )
+        after = {"kind": "rebalance", "unfinished": int(left)}
+        reopen(session, plan_id, actor=actor, silent_for=silent_for, after=after)
     return True

@@ -44,7 +44,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col
 
-from inventory import audit
 from inventory.crypto import SecretBox
 from inventory.db import session_scope
 from inventory.models import Allocation, AllocationStatus, Plan, PlanStatus
@@ -52,6 +51,7 @@ from inventory.models.requests import PlanKind
 from inventory.settings import Settings
 from inventory.types import utcnow
 from scheduler import apply, rebalance_resume
+from scheduler.reopen import reopen
 
 log = logging.getLogger(__name__)
 
@@ -133,21 +133,7 @@ def claim(engine: Engine, plan_id: int, now: datetime, silent_for: timedelta) ->
         stamped = cast(CursorResult[Any], result).rowcount
         if not stamped:
             return False  # progress arrived since the scan: the apply is alive
-        plan = session.get(Plan, plan_id)
-        assert plan is not None
-        before = plan.status.value
-        plan.status = PlanStatus.approved
-        session.add(plan)
-        audit.record(
-            session,
-            actor=ACTOR,
-            action="plan.resume",
-            target_type="plan",
-            target_id=plan_id,
-            before={"status": before},
-            after={"unfinished": stamped},
-            detail=f"no progress for {silent_for.total_seconds():.0f} s: applied again",
-        )
+        reopen(session, plan_id, actor=ACTOR, silent_for=silent_for, after={"unfinished": stamped})
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from adapters.base import ProvisionRequest, ProvisionResult
+from adapters.simulator import SimulatorAdapter
 from console.app import create_app
 from inventory.crypto import SecretBox
 from inventory.db import make_engine
@@ -137,3 +140,17 @@ def world(
     small cases that only read, are rejected, or write rows nothing else looks at."""
     with factories.world(request, request.param, tmp_path_factory.mktemp("world")) as built:
         yield built
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+    """Every provision() call the simulator gets, by idempotency key."""
+    seen: Counter[str] = Counter()
+    real = SimulatorAdapter.provision
+
+    def counting(self: SimulatorAdapter, request: ProvisionRequest) -> ProvisionResult:
+        seen[request.idempotency_key] += 1
+        return real(self, request)
+
+    monkeypatch.setattr(SimulatorAdapter, "provision", counting)
+    yield seen

@@ -8,16 +8,15 @@ marks a plan orphaned, so nothing here waits.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from adapters import service as clouds
-from adapters.base import ProvisionRequest, ProvisionResult
+from adapters.base import ProvisionRequest
 from adapters.simulator import SimulatorAdapter
 from alerts.loop import AlertLoop
 from inventory.access import Viewer
@@ -48,20 +47,6 @@ REPLICAS = 4
 
 def at(moment: datetime) -> Callable[[], datetime]:
     return lambda: moment
-
-
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """Every provision() call the simulator gets, by idempotency key."""
-    seen: Counter[str] = Counter()
-    real = SimulatorAdapter.provision
-
-    def counting(self: SimulatorAdapter, request: ProvisionRequest) -> ProvisionResult:
-        seen[request.idempotency_key] += 1
-        return real(self, request)
-
-    monkeypatch.setattr(SimulatorAdapter, "provision", counting)
-    yield seen
 
 
 def admin(session: Session) -> Viewer:

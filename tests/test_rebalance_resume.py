@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from adapters import service as clouds
-from adapters.base import Adapter, ProvisionRequest, ProvisionResult
+from adapters.base import Adapter, ProvisionRequest
 from adapters.simulator import SimulatorAdapter
 from inventory.accounts import viewer_of
 from inventory.crypto import SecretBox
@@ -41,20 +41,6 @@ WAITING = sa.text(
 
 def at(moment: datetime) -> Callable[[], datetime]:
     return lambda: moment
-
-
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """Every provision() call the simulator gets, by idempotency key."""
-    seen: Counter[str] = Counter()
-    real = SimulatorAdapter.provision
-
-    def counting(self: SimulatorAdapter, request: ProvisionRequest) -> ProvisionResult:
-        seen[request.idempotency_key] += 1
-        return real(self, request)
-
-    monkeypatch.setattr(SimulatorAdapter, "provision", counting)
-    yield seen
 
 
 @pytest.fixture
