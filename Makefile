@@ -64,8 +64,12 @@ testbed-openstack:
 	  || { tail -n 30 $(OSBED_LOG); echo "the OpenStack test bed did not come up; see $(OSBED_LOG)"; exit 1; }; \
 	tail -n 1 $(OSBED_LOG)
 
+# Two pytest-xdist workers: many tests wait on real peers (PostgreSQL, Prometheus, Nova, a
+# served console), so two overlap those waits even on two cores (measured here: 10 minutes
+# instead of 17). PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP) system-deps $(MOTO_STAMP) testbed-openstack
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 
