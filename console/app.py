@@ -65,6 +65,18 @@ API_MODULES = (
 )
 
 
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # APScheduler logs every job run at INFO (the lease heartbeat is several a minute): only
+    # its warnings and errors (missed runs, a job that raised) are worth an operator's log.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
+    # /readyz compares the database's Alembic revision with the code's; Alembic logs two
+    # INFO lines per look, which a probe every few seconds turns into noise.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+
+
 def create_app(
     settings: Settings | None = None,
     engine: Engine | None = None,
@@ -76,15 +88,7 @@ def create_app(
     (`yunheng serve` and `yunheng demo` ask for it; tests build apps without it).
     `demo`: the loop also injects simulated faults (console.demo)."""
     settings = settings or get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # APScheduler logs every job run at INFO (the lease heartbeat is several a minute): only
-    # its warnings and errors (missed runs, a job that raised) are worth an operator's log.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
-    # /readyz compares the database's Alembic revision with the code's; Alembic logs two
-    # INFO lines per look, which a probe every few seconds turns into noise.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    configure_logging(settings)
     kpi_config(settings)  # a bad YUNHENG_ASSESSMENT_KPIS stops start-up, naming the field
     engine = engine or engine_from_settings(settings)
     run_loop = alert_loop and settings.alert_loop
@@ -135,6 +139,6 @@ def create_app(
 
 def serve_app() -> FastAPI:
     """The app of one `yunheng serve --workers N` process (uvicorn calls this factory in
-    each worker): settings from the environment, contending for the alert-loop lease, whose
-    holder alone evaluates rules and stores reports."""
-    return create_app(alert_loop=True)
+    each worker): settings from the environment. It only serves: the alert loop and the
+    scheduled jobs run in the jobs process `serve` starts beside the workers (console.jobs)."""
+    return create_app(alert_loop=False)

@@ -308,8 +308,8 @@ def serve(
             min=1,
             max=64,
             envvar="YUNHENG_WORKERS",
-            help="Server processes sharing the port (each runs the API; one at a time holds "
-            "the alert-loop lease)",
+            help="Server processes sharing the port; with more than one, the alert loop and "
+            "scheduled jobs run in one more process of their own",
         ),
     ] = 1,
 ) -> None:
@@ -321,21 +321,30 @@ def _serve(host: str | None, port: int | None, *, demo: bool, workers: int = 1) 
     import uvicorn
 
     from console.app import create_app
+    from console.jobs import JobsProcess
 
     settings = get_settings()
     # Worker processes build their own app from an import string (an app object cannot
-    # cross the process boundary); each reads the same settings from the environment.
+    # cross the process boundary); each reads the same settings from the environment. They
+    # only serve: the alert loop gets a process of its own (console.jobs).
     target: str | FastAPI = (
         "console.app:serve_app" if workers > 1 else create_app(settings, alert_loop=True, demo=demo)
     )
-    uvicorn.run(
-        target,
-        factory=workers > 1,
-        workers=workers if workers > 1 else None,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-    )
+    jobs = JobsProcess() if workers > 1 and settings.alert_loop else None
+    if jobs is not None:
+        jobs.start()
+    try:
+        uvicorn.run(
+            target,
+            factory=workers > 1,
+            workers=workers if workers > 1 else None,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        if jobs is not None:
+            jobs.stop()
 
 
 @app.command("demo")

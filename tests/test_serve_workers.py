@@ -1,10 +1,13 @@
 """`yunheng serve --workers N` (YUNHENG_WORKERS): N processes share the port, each serving
-the API from the same database, on SQLite and PostgreSQL."""
+the API from the same database, on SQLite and PostgreSQL; the alert loop runs in one more
+process of its own (console.jobs), which `serve` starts again if it dies and which stops
+with `serve`, even when `serve` is killed."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.error import HTTPError
@@ -12,13 +15,17 @@ from urllib.request import Request, urlopen
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the dev extra
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlmodel import Session
 
+from alerts.leader import LEASE
+from alerts.loop import LEASE_NAME
 from inventory import accounts
 from inventory.access import Viewer
 from inventory.db import make_engine
 from inventory.models import Role, UserCreate
+from inventory.types import utcnow
 from tests.browser import start_serve
 from tests.factories import fresh_database
 
@@ -59,11 +66,7 @@ def test_two_workers_serve_the_api(database_url: str, tmp_path: Path) -> None:
     }
     proc, url = start_serve(env, tmp_path / "serve.log")
     try:
-        workers = [
-            child
-            for child in psutil.Process(proc.pid).children()
-            if "spawn_main" in " ".join(child.cmdline())
-        ]
+        workers = _listening(proc.pid, url)
         assert len(workers) == 2
         # Keep-alive is off here, so each request is a new connection that either worker
         # may accept; all must give the same answers.
@@ -76,6 +79,87 @@ def test_two_workers_serve_the_api(database_url: str, tmp_path: Path) -> None:
         assert (status, body) == (401, {"error": "missing bearer token"})
         status, body = _get(f"{url}/api/v1/users", token)
         assert status == 403 and "manager" in str(body["error"])
+        assert _wait_for(lambda: _holder_pid(database_url) is not None, 10)
+        children = psutil.Process(proc.pid).children()
+        # The alert loop runs in a child of its own, not in a server process.
+        assert _holder_pid(database_url) in {c.pid for c in children} - set(workers)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # SIGTERM took them all down (the jobs process released the lease on its way out).
+    assert _wait_for(lambda: not any(c.is_running() for c in children), 10)
+    assert _holder_pid(database_url) is None
+
+
+def _listening(serve: int, url: str) -> list[int]:
+    """The children of `serve` that listen on its port: the server processes."""
+    port = int(url.rsplit(":", 1)[1])
+    return [
+        child.pid
+        for child in psutil.Process(serve).children()
+        if any(c.laddr and c.laddr.port == port for c in child.net_connections("tcp"))
+    ]
+
+
+def _holder_pid(url: str) -> int | None:
+    """The pid in the alert-loop lease's holder (host:pid:random), if it is held (a
+    released lease is expired at once)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(LEASE.c.holder).where(
+                    LEASE.c.name == LEASE_NAME, LEASE.c.expires_at > utcnow()
+                )
+            ).first()
+    finally:
+        engine.dispose()
+    if row is None or row.holder is None:
+        return None
+    return int(row.holder.split(":")[1])
+
+
+def _wait_for(what: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if what():
+            return True
+        time.sleep(0.2)
+    return what()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgres
+def test_the_alert_loop_runs_in_a_jobs_process_that_serve_keeps_and_takes_down(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "YUNHENG_DATABASE_URL": database_url,
+        "YUNHENG_DATA_DIR": str(tmp_path / "data"),
+        "YUNHENG_SECRET_KEY": Fernet.generate_key().decode(),
+        "YUNHENG_WORKERS": "2",
+        "YUNHENG_ALERT_INTERVAL_SECONDS": "1",
+    }
+    proc, url = start_serve(env, tmp_path / "serve.log")
+    try:
+        serve = psutil.Process(proc.pid)
+        servers = _listening(proc.pid, url)
+        assert _wait_for(lambda: _holder_pid(database_url) is not None, 10)
+        jobs = _holder_pid(database_url)
+        # The holder is serve's third child, not one of the processes serving the port.
+        assert jobs in [c.pid for c in serve.children()] and jobs not in servers
+        psutil.Process(jobs).kill()  # SIGKILL: serve starts another, which takes the lease
+        assert _wait_for(lambda: _holder_pid(database_url) not in (None, jobs), 20)
+        jobs = _holder_pid(database_url)
+        assert jobs in [c.pid for c in serve.children()] and jobs not in servers
+        assert _listening(proc.pid, url) == servers  # the server processes were not touched
+        serve.kill()  # SIGKILL: the jobs process sees its parent gone and stops
+        assert _wait_for(lambda: not psutil.pid_exists(jobs or 0), 10)
+    finally:
+        for child in psutil.Process(proc.pid).children() if psutil.pid_exists(proc.pid) else []:
+            child.kill()
+        proc.kill()
+        proc.wait(timeout=30)
+        for pid in servers:  # uvicorn's workers outlive a SIGKILLed supervisor
+            if psutil.pid_exists(pid):
+                psutil.Process(pid).kill()

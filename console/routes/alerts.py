@@ -22,7 +22,7 @@ from alerts.schemas import (
     ResolveBody,
 )
 from console.deps import Id, PageDep, SessionDep, ViewerDep, require
-from console.one_hop import OneHopRoute
+from console.one_hop import OneHopRoute, on_loop
 from inventory import audit
 from inventory.access import Viewer
 from inventory.models import AlertState, Role
@@ -40,6 +40,7 @@ CSV = Annotated[str | None, Query(max_length=200, description="One value or a co
     response_model=Page[AlertPublic],
     summary="Alerts; by default the active ones (pending, firing)",
 )
+@on_loop
 def alerts_list(
     session: SessionDep,
     viewer: ViewerDep,
@@ -105,6 +106,7 @@ def alerts_intake(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertPublic)
+@on_loop
 def alerts_get(alert_id: Id, session: SessionDep, viewer: ViewerDep) -> AlertPublic:
     return views.get_alert(session, viewer, alert_id)
 
@@ -136,6 +138,7 @@ def alerts_resolve(alert_id: Id, session: SessionDep, viewer: OnCall) -> AlertPu
     response_model=Page[IncidentPublic],
     summary="Incidents, newest first; by default the open and acknowledged ones",
 )
+@on_loop
 def incidents_list(
     session: SessionDep,
     viewer: ViewerDep,
@@ -161,6 +164,7 @@ def incidents_list(
     response_model=IncidentDetail,
     summary="An incident with its alerts and timeline (created, notified whom, acked, ...)",
 )
+@on_loop
 def incidents_get(incident_id: Id, session: SessionDep, viewer: ViewerDep) -> IncidentDetail:
     return views.get_incident(session, viewer, incident_id)
 

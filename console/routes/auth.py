@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from console.deps import CurrentUser, Id, SessionDep, SettingsDep, ViewerDep
-from console.one_hop import OneHopRoute
+from console.one_hop import OneHopRoute, on_loop
 from console.web.throttle import client_of
 from inventory import accounts, audit
 from inventory.models import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic, UserPublic
@@ -95,6 +95,7 @@ def logout(
 
 
 @router.get("/me", response_model=UserPublic, summary="The caller")
+@on_loop
 def me(session: SessionDep, user: CurrentUser) -> UserPublic:
     return accounts.user_public(session, user)
 

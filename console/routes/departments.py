@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from console.deps import AdminDep, Id, PageDep, SessionDep, ViewerDep
-from console.one_hop import OneHopRoute
+from console.one_hop import OneHopRoute, on_loop
 from inventory import departments
 from inventory.models import DepartmentCreate, DepartmentPublic, DepartmentUpdate, Resource
 from inventory.paging import Page
@@ -21,6 +21,7 @@ router = APIRouter(route_class=OneHopRoute, tags=["departments"])
     response_model=Page[DepartmentPublic],
     summary="Departments with quotas and usage",
 )
+@on_loop
 def departments_list(
     session: SessionDep,
     viewer: ViewerDep,
@@ -31,6 +32,7 @@ def departments_list(
 
 
 @router.get("/departments/{department_id}", response_model=DepartmentPublic)
+@on_loop
 def departments_get(department_id: Id, session: SessionDep, viewer: ViewerDep) -> DepartmentPublic:
     return departments.get_department(session, viewer, department_id)
 

@@ -11,7 +11,7 @@ from sqlmodel import Field
 from adapters import service as clouds
 from adapters.base import CheckResult
 from console.deps import AdminDep, BoxDep, Id, PageDep, SessionDep, SettingsDep, StaffDep, ViewerDep
-from console.one_hop import OneHopRoute
+from console.one_hop import OneHopRoute, on_loop
 from inventory.estate import (
     EstateFilter,
     cloud_public,
@@ -62,6 +62,7 @@ FilterDep = Annotated[EstateFilter, Depends(estate_filter)]
 
 
 @router.get("/clouds", response_model=Page[CloudPublic], summary="Registered clouds")
+@on_loop
 def clouds_list(
     session: SessionDep, viewer: ViewerDep, f: FilterDep, page: PageDep
 ) -> Page[CloudPublic]:
@@ -69,6 +70,7 @@ def clouds_list(
 
 
 @router.get("/clouds/{cloud_id}", response_model=CloudPublic)
+@on_loop
 def clouds_get(cloud_id: Id, session: SessionDep, viewer: ViewerDep) -> CloudPublic:
     return cloud_public(get_cloud(session, cloud_id), viewer)
 
@@ -186,6 +188,7 @@ def clouds_check(
 
 
 @router.get("/zones", response_model=Page[ZonePublic], summary="Zones (failure domains)")
+@on_loop
 def zones_list(
     session: SessionDep, viewer: ViewerDep, f: FilterDep, page: PageDep
 ) -> Page[ZonePublic]:
@@ -195,6 +198,7 @@ def zones_list(
 @router.get(
     "/hosts", response_model=Page[HostPublic], summary="Hosts with capacity, allocation and state"
 )
+@on_loop
 def hosts_list(
     session: SessionDep, viewer: StaffDep, f: FilterDep, page: PageDep
 ) -> Page[HostPublic]:
@@ -202,5 +206,6 @@ def hosts_list(
 
 
 @router.get("/hosts/{host_id}", response_model=HostPublic)
+@on_loop
 def hosts_get(host_id: Id, session: SessionDep, viewer: StaffDep) -> HostPublic:
     return get_host(session, viewer, host_id)

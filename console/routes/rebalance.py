@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from console.deps import AdminDep, Id, PageDep, SessionDep, SettingsDep, require
-from console.one_hop import OneHopRoute
+from console.one_hop import OneHopRoute, on_loop
 from inventory.access import Viewer
 from inventory.models import PlanPublic, PlanStatus, Role
 from inventory.models.requests import RebalanceCreate, RebalanceOutcome
@@ -42,6 +42,7 @@ def rebalance_propose(
 
 
 @router.get("/rebalance", response_model=Page[PlanPublic], summary="Rebalance plans, newest first")
+@on_loop
 def rebalance_list(
     session: SessionDep,
     viewer: Reader,
@@ -52,5 +53,6 @@ def rebalance_list(
 
 
 @router.get("/rebalance/{plan_id}", response_model=PlanPublic)
+@on_loop
 def rebalance_get(plan_id: Id, session: SessionDep, viewer: Reader) -> PlanPublic:
     return rebalance_views.get_plan(session, viewer, plan_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from console.deps import AdminDep, Id, PageDep, SessionDep, SettingsDep, ViewerDep, require
-from console.one_hop import OneHopRoute
+from console.one_hop import OneHopRoute, on_loop
 from inventory.access import Viewer
 from inventory.models import Decision, PlanPublic, RequestCreate, RequestPublic, RequestStatus, Role
 from inventory.paging import Page
@@ -35,6 +35,7 @@ def requests_create(
 
 
 @router.get("/requests", response_model=Page[RequestPublic], summary="Requests, newest first")
+@on_loop
 def requests_list(
     session: SessionDep,
     viewer: ViewerDep,
@@ -48,6 +49,7 @@ def requests_list(
 
 
 @router.get("/requests/{request_id}", response_model=RequestPublic)
+@on_loop
 def requests_get(request_id: Id, session: SessionDep, viewer: ViewerDep) -> RequestPublic:
     return views.get_request(session, viewer, request_id)
 
@@ -66,6 +68,7 @@ def requests_replan(
 
 
 @router.get("/plans/{plan_id}", response_model=PlanPublic)
+@on_loop
 def plans_get(plan_id: Id, session: SessionDep, viewer: ViewerDep) -> PlanPublic:
     return views.get_plan(session, viewer, plan_id)
 
