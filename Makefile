@@ -66,10 +66,11 @@ testbed-openstack:
 
 # Two pytest-xdist workers: many tests wait on real peers (PostgreSQL, Prometheus, Nova, a
 # served console), so two overlap those waits even on two cores (measured here: 10 minutes
-# instead of 17). PYTEST_WORKERS=0 runs everything in one process.
+# instead of 17). Each file stays in one worker, in order (--dist loadfile), as when run
+# alone. PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2
 pytest: $(STAMP) system-deps $(MOTO_STAMP) testbed-openstack
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 

@@ -77,7 +77,7 @@ def state_filter(
     column: Any, state: str | None, allowed: type[StrEnum]
 ) -> list[sa.ColumnElement[bool]]:
     if state is None:
-        return [column != "gone"]
+        return [column != _inline("gone")]
     values = [s.strip() for s in state.split(",") if s.strip()]
     bad = [v for v in values if v not in {m.value for m in allowed}]
     if bad or not values:
@@ -85,7 +85,17 @@ def state_filter(
         raise Invalid(
             f"unknown state {', '.join(bad) or state!r}; choose from: {choices}", field="state"
         )
-    return [column.in_(values)]
+    return [column.in_(sa.bindparam("states", values, expanding=True, literal_execute=True))]
+
+
+def _inline(value: str) -> sa.BindParameter[str]:
+    """A state written into the statement rather than sent as a parameter. PostgreSQL plans
+    a prepared statement once for any parameters (a generic plan) and guesses `state <> $1`
+    keeps one row in a hundred: on 2,000 hosts it then sorted every host for a page of 50
+    (3.1 ms instead of 0.1). With the value in the text it knows most rows are not `gone`
+    and reads the page in index order. States are a handful of fixed words: a few variants
+    of each statement, each prepared once."""
+    return sa.literal(value, literal_execute=True)
 
 
 def list_clouds(
@@ -268,40 +278,35 @@ def list_hosts(
     rows = row_dicts(
         core_execute(
             session,
-            query.order_by(*order_by(page.sort, sort, col(Host.id)))
+            query.add_columns(_REPLICA_COUNT)
+            .order_by(*order_by(page.sort, sort, col(Host.id)))
             .offset(page.offset)
             .limit(page.limit),
         )
     )
-    counts = _replica_counts(session, [row["id"] for row in rows])
-    items = [_host_public(row, counts.get(row["id"], 0)) for row in rows]
+    items = [HostPublic.model_validate(row) for row in rows]
     return Page(items=items, total=count(session, query), limit=page.limit, offset=page.offset)
 
 
 def get_host(session: Session, viewer: Viewer, host_id: int) -> HostPublic:
     row = core_execute(
         session,
-        _host_query(session, viewer, EstateFilter(state="up,down,maintenance,gone")).where(
-            col(Host.id) == host_id
-        ),
+        _host_query(session, viewer, EstateFilter(state="up,down,maintenance,gone"))
+        .add_columns(_REPLICA_COUNT)
+        .where(col(Host.id) == host_id),
     ).first()
     if row is None:
         raise NotFound(f"host {host_id} not found")
-    return _host_public(dict(row._mapping), _replica_counts(session, [host_id]).get(host_id, 0))
+    return HostPublic.model_validate(dict(row._mapping))
 
 
-def _host_public(row: dict[str, Any], replicas: int) -> HostPublic:
-    """From a core row of _host_query: the host's columns plus cloud, zone and region."""
-    return HostPublic.model_validate({**row, "replica_count": replicas})
-
-
-def _replica_counts(session: Session, host_ids: list[int | None]) -> dict[int, int]:
-    if not host_ids:
-        return {}
-    rows = core_execute(
-        session,
-        sa.select(col(Replica.host_id), sa.func.count(col(Replica.id)))
-        .where(col(Replica.host_id).in_(host_ids), col(Replica.state) != ItemState.gone)
-        .group_by(col(Replica.host_id)),
-    ).all()
-    return {host_id: n for host_id, n in rows}
+# A host's live replicas, as a correlated subquery in the page's own statement (one round
+# trip fewer than counting them afterwards). Beside ORDER BY ... LIMIT, PostgreSQL evaluates
+# such an expensive output column after the limit: only for the rows of the page.
+_REPLICA_COUNT = (
+    sa.select(sa.func.count(col(Replica.id)))
+    .where(col(Replica.host_id) == col(Host.id), col(Replica.state) != ItemState.gone)
+    .correlate(Host)
+    .scalar_subquery()
+    .label("replica_count")
+)

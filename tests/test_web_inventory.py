@@ -129,7 +129,7 @@ def _live_hosts(world: World, cloud_id: int) -> list[tuple[int, int]]:
     return [(int(i), int(u)) for i, u in rows]
 
 
-def test_hosts_filter_sort_and_paginate(world: World) -> None:
+def test_hosts_filter_sort_and_paginate(world: World, known_host: int) -> None:
     cloud = world.estate.clouds[0].id or 0
     hosts = _live_hosts(world, cloud)
     assert len(hosts) > 5  # 4 per zone: more than one page of 5
