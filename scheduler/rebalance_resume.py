@@ -29,11 +29,10 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col
 
 from inventory.db import session_scope
-from inventory.models import Plan, PlanStatus
+from inventory.models import Plan
 from inventory.models.requests import MoveStatus, PlanKind, PlanMove
-from scheduler.reopen import reopen
+from scheduler.reopen import UNFINISHED, reopen
 
-UNFINISHED = (PlanStatus.approved, PlanStatus.applying)  # as scheduler.resume has it
 _OTHER = sa.alias(PlanMove.__table__, "other_move")  # type: ignore[attr-defined]
 
 

@@ -14,6 +14,9 @@ from sqlmodel import Session
 from inventory import audit
 from inventory.models import Plan, PlanStatus
 
+# A plan whose apply started and has not ended: what the durable-apply job looks for.
+UNFINISHED = (PlanStatus.approved, PlanStatus.applying)
+
 
 def reopen(
     session: Session, plan_id: int, *, actor: str, silent_for: timedelta, after: dict[str, Any]

@@ -51,7 +51,7 @@ from inventory.models.requests import PlanKind
 from inventory.settings import Settings
 from inventory.types import utcnow
 from scheduler import apply, rebalance_resume
-from scheduler.reopen import reopen
+from scheduler.reopen import UNFINISHED, reopen
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ ACTOR = "system"  # the audit trail's name for work no user started
 # Room beyond two adapter timeouts: a background task waiting for a free worker thread,
 # a slow commit, and clock skew between replicas (each stamps with its own clock).
 MARGIN = timedelta(seconds=5)
-UNFINISHED = (PlanStatus.approved, PlanStatus.applying)
 _OTHER = sa.alias(Allocation.__table__, "other")  # type: ignore[attr-defined]
 
 
