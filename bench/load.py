@@ -195,7 +195,7 @@ def main() -> None:
         server = _server_processes(base)
         before = (_cpu(server), psutil.Process().cpu_times(), psutil.cpu_times())
         auth = {"Authorization": f"Bearer {token}"}
-        asyncio.run(warm_up(base, auth))
+        asyncio.run(warm_up(base, auth, args.clients))
         mix = Mix(plan_ids, args.seconds)
         load = (
             open_loop(base, auth, mix, args.rate, args.clients, args.seconds)

@@ -320,7 +320,7 @@ def serve(
 def _serve(host: str | None, port: int | None, *, demo: bool, workers: int = 1) -> None:
     import uvicorn
 
-    from console.app import create_app
+    from console.app import create_app, freeze_startup_objects
     from console.jobs import JobsProcess
 
     settings = get_settings()
@@ -330,6 +330,8 @@ def _serve(host: str | None, port: int | None, *, demo: bool, workers: int = 1) 
     target: str | FastAPI = (
         "console.app:serve_app" if workers > 1 else create_app(settings, alert_loop=True, demo=demo)
     )
+    if workers == 1:
+        freeze_startup_objects()
     jobs = JobsProcess() if workers > 1 and settings.alert_loop else None
     if jobs is not None:
         jobs.start()

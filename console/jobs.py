@@ -33,7 +33,7 @@ PARENT_CHECK = 1.0  # seconds between looks at whether `serve` is still there
 def main(parent: int) -> None:
     """The jobs process: the alert loop until SIGTERM/SIGINT or until `parent` is gone."""
     from alerts.loop import AlertLoop
-    from console.app import configure_logging
+    from console.app import configure_logging, freeze_startup_objects
     from inventory.crypto import SecretBox
     from inventory.db import engine_from_settings
     from inventory.settings import get_settings
@@ -46,6 +46,7 @@ def main(parent: int) -> None:
     engine = engine_from_settings(settings)
     loop = AlertLoop(engine, SecretBox.from_settings(settings), settings)
     loop.start()
+    freeze_startup_objects()
     try:
         while not stop.wait(PARENT_CHECK):
             if os.getppid() != parent:
