@@ -52,5 +52,7 @@ def test_malformed_problem_names_the_field(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "hosts.0.capacity.vcpus" in result.output
-    missing = runner.invoke(app, ["plan", "solve", str(tmp_path / "nope.json")])
+    missing = runner.invoke(
+        app, ["plan", "solve", str(tmp_path / "nope.json")], env={"COLUMNS": "500"}
+    )
     assert missing.exit_code == 2 and "nope.json" in missing.output
