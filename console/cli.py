@@ -38,7 +38,7 @@ from inventory.settings import get_settings
 from inventory.types import utcnow
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    pass
 
 app = typer.Typer(
     help="云衡 Yunheng: unified inventory, placement and operations for government clouds.",
@@ -322,28 +322,32 @@ def _serve(host: str | None, port: int | None, *, demo: bool, workers: int = 1) 
 
     from console.app import create_app, freeze_startup_objects
     from console.jobs import JobsProcess
+    from console.workers import Workers
 
     settings = get_settings()
-    # Worker processes build their own app from an import string (an app object cannot
-    # cross the process boundary); each reads the same settings from the environment. They
-    # only serve: the alert loop gets a process of its own (console.jobs).
-    target: str | FastAPI = (
-        "console.app:serve_app" if workers > 1 else create_app(settings, alert_loop=True, demo=demo)
-    )
-    if workers == 1:
+    host, port, level = host or settings.host, port or settings.port, settings.log_level.lower()
+    if workers == 1:  # one process: it serves and runs the alert loop
+        app = create_app(settings, alert_loop=True, demo=demo)
         freeze_startup_objects()
-    jobs = JobsProcess() if workers > 1 and settings.alert_loop else None
+        uvicorn.run(app, host=host, port=port, log_level=level)
+        return
+    # Worker processes build their own app from an import string (an app object cannot
+    # cross the process boundary); each reads the same settings from the environment and
+    # listens on a socket of its own (console.workers). They only serve: the alert loop
+    # gets a process of its own (console.jobs).
+    config = uvicorn.Config(
+        "console.app:serve_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=level,
+    )
+    jobs = JobsProcess() if settings.alert_loop else None
     if jobs is not None:
         jobs.start()
     try:
-        uvicorn.run(
-            target,
-            factory=workers > 1,
-            workers=workers if workers > 1 else None,
-            host=host or settings.host,
-            port=port or settings.port,
-            log_level=settings.log_level.lower(),
-        )
+        Workers(config, workers).run()
     finally:
         if jobs is not None:
             jobs.stop()

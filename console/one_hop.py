@@ -55,6 +55,15 @@ def one_hop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     def run(kwargs: dict[str, Any]) -> Any:
         sessions = [value for value in kwargs.values() if isinstance(value, Session)]
+        if inline:
+            for session in sessions:
+                if not session.in_transaction():
+                    # A bounded read needs no transaction: in autocommit psycopg sends no
+                    # BEGIN and no COMMIT, two of a list page's five round trips, each a
+                    # switch between this process and its PostgreSQL backend. (The page and
+                    # its total are then two snapshots; a write between them can make them
+                    # disagree by that write, as any paging API's next page can.)
+                    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         try:
             result = endpoint(**kwargs)
         except BaseException:

@@ -6,6 +6,10 @@ with `serve`, even when `serve` is killed."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -66,8 +70,9 @@ def test_two_workers_serve_the_api(database_url: str, tmp_path: Path) -> None:
     }
     proc, url = start_serve(env, tmp_path / "serve.log")
     try:
+        # /healthz answered from one worker; the other may still be starting.
+        assert _wait_for(lambda: len(_listening(proc.pid, url)) == 2, 30)
         workers = _listening(proc.pid, url)
-        assert len(workers) == 2
         # Keep-alive is off here, so each request is a new connection that either worker
         # may accept; all must give the same answers.
         for _ in range(10):
@@ -89,6 +94,50 @@ def test_two_workers_serve_the_api(database_url: str, tmp_path: Path) -> None:
     # SIGTERM took them all down (the jobs process released the lease on its way out).
     assert _wait_for(lambda: not any(c.is_running() for c in children), 10)
     assert _holder_pid(database_url) is None
+
+
+def test_new_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
+    """Each worker listens on a socket of its own (SO_REUSEPORT), so a burst of new
+    connections is shared out by the kernel rather than taken by whichever process woke
+    first (one shared socket gave one process 25 of 32 in the load test)."""
+    env = {
+        "YUNHENG_DATABASE_URL": f"sqlite:///{tmp_path / 'y.db'}",
+        "YUNHENG_DATA_DIR": str(tmp_path / "data"),
+        "YUNHENG_SECRET_KEY": Fernet.generate_key().decode(),
+        "YUNHENG_WORKERS": "2",
+        "YUNHENG_ALERT_LOOP": "false",
+    }
+    proc, url = start_serve(env, tmp_path / "serve.log")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        assert _wait_for(lambda: len(_listening(proc.pid, url)) == 2, 30)
+        burst = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        try:
+
+            def held() -> list[int]:
+                return [
+                    sum(1 for c in psutil.Process(pid).net_connections("tcp") if c.raddr)
+                    for pid in _listening(proc.pid, url)
+                ]
+
+            assert _wait_for(lambda: sum(held()) == 40, 10), held()
+            # A fair coin puts fewer than 8 of 40 on one side about once in 20,000 bursts.
+            assert min(held()) >= 8, held()
+        finally:
+            for conn in burst:
+                conn.close()
+        # A second `serve` on the same port is refused, not let in to share it.
+        second = subprocess.run(
+            [str(Path(sys.executable).with_name("yunheng")), "serve", "--port", str(port)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode != 0 and "already served" in second.stderr, second.stderr[-500:]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def _listening(serve: int, url: str) -> list[int]:
@@ -143,6 +192,7 @@ def test_the_alert_loop_runs_in_a_jobs_process_that_serve_keeps_and_takes_down(
     proc, url = start_serve(env, tmp_path / "serve.log")
     try:
         serve = psutil.Process(proc.pid)
+        assert _wait_for(lambda: len(_listening(proc.pid, url)) == 2, 30)
         servers = _listening(proc.pid, url)
         assert _wait_for(lambda: _holder_pid(database_url) is not None, 10)
         jobs = _holder_pid(database_url)
