@@ -335,6 +335,9 @@ def _serve(host: str | None, port: int | None, *, demo: bool, workers: int = 1) 
     # cross the process boundary); each reads the same settings from the environment and
     # listens on a socket of its own (console.workers). They only serve: the alert loop
     # gets a process of its own (console.jobs).
+    # Build the app once here: bad settings stop `serve` with their message, instead of
+    # every worker dying at start-up and being started again.
+    create_app(settings).state.engine.dispose()
     config = uvicorn.Config(
         "console.app:serve_app",
         factory=True,

@@ -57,16 +57,18 @@ class Workers:
             # without a word, splitting the traffic between two installations.
             raise SystemExit(f"port {self.config.port} is already served by another process")
         sockets = [reuse_port_socket(self.config.host, self.config.port) for _ in range(self.count)]
-        workers = [self._start(sock) for sock in sockets]
-        log.info(
-            "Serving on http://%s:%d with %d worker processes (SO_REUSEPORT)",
-            self.config.host,
-            self.config.port,
-            self.count,
-        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
+        workers: list[Process] = []
+        failed = False
         try:
+            workers.extend(self._start(sock) for sock in sockets)
+            log.info(
+                "Serving on http://%s:%d with %d worker processes (SO_REUSEPORT)",
+                self.config.host,
+                self.config.port,
+                self.count,
+            )
             while not self._stop.wait(CHECK_SECONDS):
                 for i, worker in enumerate(workers):
                     healthy = worker.is_alive(timeout=self.config.timeout_worker_healthcheck)
@@ -77,6 +79,7 @@ class Workers:
                     if worker.exitcode == STARTUP_FAILURE:
                         # Broken settings, app or TLS: every replacement would fail alike.
                         log.error("worker %s failed to start; stopping", worker.pid)
+                        failed = True
                         self._stop.set()
                         break
                     log.error("worker %s died or stopped answering; starting another", worker.pid)
@@ -88,6 +91,8 @@ class Workers:
                 worker.join()
             for sock in sockets:
                 sock.close()
+        if failed:
+            raise SystemExit(STARTUP_FAILURE)
 
     def _start(self, sock: socket.socket) -> Process:
         worker = Process(self.config, [sock])
