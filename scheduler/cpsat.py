@@ -24,7 +24,6 @@ from scheduler.index import SLA_SCALE, Index
 from scheduler.plan import Status
 
 MONEY_SCALE = 1000  # objective in thousandths of a money unit per hour
-UTIL_SCALE = 1000  # utilisation in per-mille
 
 
 @dataclass(frozen=True)
@@ -253,25 +252,29 @@ def solve(
         if moves:
             model.add(sum(moves) <= index.problem.migration_budget)
             objective.append(round(weights.migrations * u.migration * MONEY_SCALE) * sum(moves))
-    balance_price = round(weights.balance * u.balance * MONEY_SCALE / UTIL_SCALE)
+    # The peak counts utilisation in steps that each cost one objective unit (0.001/h), so
+    # the balance price is exact to 0.001/h. A per-mille step priced round(price / 1000)
+    # turned 2.25 into 2 and 1.70 into 2: the "optimal" plan optimised another objective,
+    # and CP-SAT's bound could exceed the plan's own weighted objective.
+    steps = round(weights.balance * u.balance * MONEY_SCALE)
     peak: cp_model.IntVar | None = None
-    if balance_price:
-        peak = model.new_int_var(0, UTIL_SCALE, "max_utilisation")
+    if steps:
+        peak = model.new_int_var(0, steps, "max_utilisation")
         for h in range(len(index.host_ids)):
             for r, cap in enumerate(index.schedulable[h]):
                 if cap <= 0:
                     continue
                 outside = cap - index.free[h][r]
                 loads = [demand[s][r] * x[s, hh] for s, hh in on_host.get(h, []) if demand[s][r]]
-                model.add(UTIL_SCALE * (outside + sum(loads)) <= cap * peak)
-        objective.append(balance_price * peak)
+                model.add(steps * (outside + sum(loads)) <= cap * peak)
+        objective.append(peak)
     model.minimize(sum(objective))
 
     if hint:
         # Complete and consistent with the symmetry breaking, so CP-SAT starts from it.
         hint = symmetric(hint, groups)
         if peak is not None:
-            model.add_hint(peak, min(UTIL_SCALE, peak_of(index, hint, UTIL_SCALE)))
+            model.add_hint(peak, min(steps, peak_of(index, hint, steps)))
         hinted = {(s, h) for s, hosts in hint.items() for h in hosts}
         for key, var in x.items():
             model.add_hint(var, key in hinted)

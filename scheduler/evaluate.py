@@ -46,11 +46,8 @@ def assignments(index: Index, placement: Placement) -> list[Assignment]:
     for s, hosts in sorted(placement.items()):
         view = index.services[s]
         current = set(view.pinned)
-        leaving = [h for h in view.pinned if h not in hosts]
+        replaces = _pair(index, [h for h in hosts if h not in current], view.pinned, hosts)
         for h in hosts:
-            moved_from = None
-            if rebalance and h not in current and leaving:
-                moved_from = index.host_ids[leaving.pop()]
             zone = index.host_zone[h]
             out.append(
                 Assignment(
@@ -58,10 +55,31 @@ def assignments(index: Index, placement: Placement) -> list[Assignment]:
                     host=index.host_ids[h],
                     zone=index.zone_ids[zone],
                     cloud=index.cloud_ids[index.zone_cloud[zone]],
-                    moved_from=moved_from,
+                    moved_from=(
+                        index.host_ids[replaces[h]] if rebalance and h in replaces else None
+                    ),
                     existing=h in current,
                 )
             )
+    return out
+
+
+def _pair(index: Index, arriving: list[int], pinned: list[int], hosts: list[int]) -> dict[int, int]:
+    """Which host each new replica of a service leaves: one in the same zone first, then in the
+    same cloud, then any. Replicas are alike, so the pairing is free; pairing by zone means a
+    move changes zones only where the plan changes the service's count per zone. Each zone
+    then only gains or only loses replicas, so no order of the moves ever holds more of them
+    in one zone than the start or the end does (arbitrary pairs could swap two replicas'
+    zones and pass through a state with both in one zone)."""
+    staying = set(hosts)
+    leaving = [h for h in pinned if h not in staying]
+    out: dict[int, int] = {}
+    for tier in (_zone, _cloud, _anywhere):
+        for h in arriving:
+            match = None if h in out else next((o for o in leaving if tier(index, o, h)), None)
+            if match is not None:
+                out[h] = match
+                leaving.remove(match)
     return out
 
 
@@ -181,3 +199,15 @@ def result_for(
         seconds_total=round(elapsed, 4),
         services=service_reports(index.problem, planned),
     )
+
+
+def _zone(index: Index, a: int, b: int) -> bool:
+    return index.host_zone[a] == index.host_zone[b]
+
+
+def _cloud(index: Index, a: int, b: int) -> bool:
+    return index.zone_cloud[index.host_zone[a]] == index.zone_cloud[index.host_zone[b]]
+
+
+def _anywhere(index: Index, a: int, b: int) -> bool:
+    return True

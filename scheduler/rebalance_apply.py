@@ -4,8 +4,10 @@ For each move: provision the new replica on the target host (the move's idempote
 with the create call, so a retry finds what an earlier try made), confirm through the
 target cloud's own listing that it runs there and is active, and only then deprovision the
 old replica. A move whose new replica did not come up keeps the old one and is `failed`; one
-whose new replica runs but whose old one could not be removed stays `provisioned`; either
-way the plan is `partial`, names what failed, and a retry carries on from there. Progress
+whose new replica runs but whose old one could not be removed, or must stay because its
+service's rules still need it (scheduler.rebalance_safety: a move of the same service failed),
+stays `provisioned`; either way the plan is `partial`, names what is not done, and a retry
+carries on from there. Progress
 is committed move by move: a crash loses at most the call in flight, and the leader's resume
 job (scheduler.rebalance_resume) carries on a plan whose process died, from the same statuses.
 """
@@ -41,6 +43,7 @@ from inventory.types import utcnow
 from scheduler.from_inventory import PLACEABLE
 from scheduler.rebalance import open_moves
 from scheduler.rebalance_problem import live_load, schedulable
+from scheduler.rebalance_safety import removal_breaks
 
 log = logging.getLogger(__name__)
 SHOWN = 5  # failures named in the plan's outcome
@@ -55,14 +58,23 @@ def apply_moves(
             return plan.status if plan else PlanStatus.rejected
         plan.status = PlanStatus.applying
         session.add(plan)
-        todo = [(m.id or 0, m.status) for m in open_moves(session, plan_id)]
+        todo = [(m.id or 0, m.workload_id, m.status) for m in open_moves(session, plan_id)]
     # Moves run in their stored order (rebalance_order): each target had room once the
     # moves before it were done. Each one checks its target's room again just before.
-    for move_id, status in todo:
+    confirmed: set[int] = set()
+    waiting: dict[int, list[int]] = defaultdict(list)  # workload -> moves whose old one waits
+    for move_id, workload_id, status in todo:
         if status != MoveStatus.provisioned:
             _provision(engine, box, move_id, timeout=timeout)
         if _confirmed(engine, box, move_id, timeout=timeout):
-            _remove_old(engine, box, move_id, timeout=timeout)
+            confirmed.add(move_id)
+            # This new replica may be what an earlier move's old one waited for. (A removal
+            # never lets another one go: only a new replica running does.)
+            waiting[workload_id] = [
+                m
+                for m in [*waiting[workload_id], move_id]
+                if _remove_old(engine, box, m, confirmed, timeout=timeout)
+            ]
     return _finish(engine, plan_id, actor=actor)
 
 
@@ -187,7 +199,11 @@ def _confirmed(engine: Engine, box: SecretBox, move_id: int, *, timeout: float) 
         return True
 
 
-def _remove_old(engine: Engine, box: SecretBox, move_id: int, *, timeout: float) -> None:
+def _remove_old(
+    engine: Engine, box: SecretBox, move_id: int, confirmed: set[int], *, timeout: float
+) -> bool:
+    """Remove the move's old replica unless its service's rules need it still (then it is
+    kept, the move stays `provisioned` and says why, and True means it waits)."""
     with session_scope(engine) as session:
         move = session.get(PlanMove, move_id)
         assert move is not None
@@ -198,6 +214,13 @@ def _remove_old(engine: Engine, box: SecretBox, move_id: int, *, timeout: float)
         move.updated_at = utcnow()
         session.add(move)
         if old.state != ItemState.gone:
+            needed = removal_breaks(session, move, confirmed)
+            if needed is not None:
+                move.error = (
+                    f"the new replica runs, but the old one ({old.name}) is kept: without it "
+                    f"{needed}; it goes once the service's other moves are done (a retry)"
+                )[:2000]
+                return True
             try:
                 adapter = adapter_for(cloud, box)
                 call_with_timeout(
@@ -210,13 +233,14 @@ def _remove_old(engine: Engine, box: SecretBox, move_id: int, *, timeout: float)
                     f"the new replica runs, but removing the old one ({old.name}) failed: "
                     f"{type(exc).__name__}: {exc}; a retry removes it"
                 )[:2000]
-                return
+                return False
             # Gone now, not at the next sync: the inventory and the next plan see the move.
             old.state = ItemState.gone
             old.gone_at = utcnow()
             session.add(old)
         move.status = MoveStatus.moved
         move.error = None
+        return False
 
 
 def _finish(engine: Engine, plan_id: int, *, actor: str) -> PlanStatus:

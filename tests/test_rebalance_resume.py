@@ -82,7 +82,7 @@ def run_move(engine: Engine, box: SecretBox, move_id: int, *, remove_old: bool =
     rebalance_apply._provision(engine, box, move_id, timeout=10)
     assert rebalance_apply._confirmed(engine, box, move_id, timeout=10)
     if remove_old:
-        rebalance_apply._remove_old(engine, box, move_id, timeout=10)
+        rebalance_apply._remove_old(engine, box, move_id, {move_id}, timeout=10)
 
 
 def adapter_of(engine: Engine, box: SecretBox, cloud_id: int) -> Adapter:
@@ -336,7 +336,7 @@ def test_a_live_apply_stamps_each_cloud_call(
         step(engine, box, move_id, timeout=10)
         stamps.append((started, moves(engine, plan_id)[0].updated_at))
     started = utcnow()
-    rebalance_apply._remove_old(engine, box, move_id, timeout=10)
+    rebalance_apply._remove_old(engine, box, move_id, {move_id}, timeout=10)
     stamps.append((started, moves(engine, plan_id)[0].updated_at))
     assert all(stamp >= started for started, stamp in stamps)
     assert moves(engine, plan_id)[0].status == MoveStatus.moved
