@@ -30,24 +30,26 @@ def load_incident(session: Session, viewer: Viewer, incident_id: int) -> Inciden
     if incident is None or (
         viewer.is_department and incident.department_id != viewer.department_id
     ):
-        raise NotFound(f"incident {incident_id} not found")
+        raise NotFound.of("incident.not_found", incident=incident_id)
     return incident
 
 
 def load_alert(session: Session, viewer: Viewer, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None or (viewer.is_department and alert.department_id != viewer.department_id):
-        raise NotFound(f"alert {alert_id} not found")
+        raise NotFound.of("alert.not_found", alert=alert_id)
     return alert
 
 
 def _still_open(incident: Incident) -> None:
     if incident.status == IncidentStatus.resolved:
-        raise Conflict(
-            f"incident {incident.id} was resolved by {incident.resolved_by} at "
-            f"{incident.resolved_at:%Y-%m-%d %H:%M:%S} UTC"
-            if incident.resolved_at
-            else f"incident {incident.id} is resolved"
+        if incident.resolved_at is None:
+            raise Conflict.of("incident.resolved", incident=incident.id)
+        raise Conflict.of(
+            "incident.resolved_by",
+            incident=incident.id,
+            who=incident.resolved_by,
+            at=f"{incident.resolved_at:%Y-%m-%d %H:%M:%S}",
         )
 
 
@@ -82,8 +84,8 @@ def ack(session: Session, viewer: Viewer, incident_id: int, now: datetime) -> In
     incident = load_incident(session, viewer, incident_id)
     _still_open(incident)
     if incident.status == IncidentStatus.acknowledged:
-        raise Conflict(
-            f"incident {incident_id} was already acknowledged by {incident.acknowledged_by}"
+        raise Conflict.of(
+            "incident.acknowledged", incident=incident_id, who=incident.acknowledged_by
         )
     _acknowledge(session, viewer, incident, now)
     session.flush()
@@ -124,9 +126,9 @@ def add_note(session: Session, viewer: Viewer, incident_id: int, text: str, now:
     viewer.require(*ACTORS)
     text = text.strip()
     if not text:
-        raise Invalid("a note must not be blank", field="text")
+        raise Invalid.of("note.blank", field="text")
     if len(text) > MAX_NOTE:
-        raise Invalid(f"a note is at most {MAX_NOTE} characters", field="text")
+        raise Invalid.of("note.too_long", field="text", limit=MAX_NOTE)
     incident = load_incident(session, viewer, incident_id)
     add_event(session, incident_id, "note", at=now, actor=viewer.username, detail=text)
     _audit(session, viewer, "incident.note", incident, text[:200])
@@ -138,9 +140,9 @@ def ack_alert(session: Session, viewer: Viewer, alert_id: int, now: datetime) ->
     viewer.require(*ACTORS)
     alert = load_alert(session, viewer, alert_id)
     if alert.state == AlertState.resolved:
-        raise Conflict(f"alert {alert_id} is resolved")
+        raise Conflict.of("alert.resolved", alert=alert_id)
     if alert.acked_at is not None:
-        raise Conflict(f"alert {alert_id} was already acknowledged by {alert.acked_by}")
+        raise Conflict.of("alert.acknowledged", alert=alert_id, who=alert.acked_by)
     alert.acked_by, alert.acked_at, alert.updated_at = viewer.username[:64], now, now
     incident = session.get(Incident, alert.incident_id) if alert.incident_id else None
     if incident is not None and incident.status == IncidentStatus.open:
@@ -163,7 +165,7 @@ def resolve_alert(session: Session, viewer: Viewer, alert_id: int, now: datetime
     viewer.require(*ACTORS)
     alert = load_alert(session, viewer, alert_id)
     if alert.state == AlertState.resolved:
-        raise Conflict(f"alert {alert_id} is already resolved")
+        raise Conflict.of("alert.already_resolved", alert=alert_id)
     before = alert.state.value
     alert.state = AlertState.resolved
     alert.resolved_at, alert.updated_at, alert.keep_firing_until = now, now, None

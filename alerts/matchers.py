@@ -54,20 +54,22 @@ class Matcher:
 def make(name: str, op: str, value: str, *, where: str = "matchers") -> Matcher:
     """One matcher, checked: a bad name, operator or regex is an Invalid naming `where`."""
     if not isinstance(name, str) or not LABEL_NAME.match(name):
-        raise Invalid(f"label name {name!r} is not a valid label name", field=f"{where}.name")
+        raise Invalid.of("matcher.name", field=f"{where}.name", name=name)
     if op not in OPS:
-        raise Invalid(f"operator {op!r} is not one of =, !=, =~, !~", field=f"{where}.op")
+        raise Invalid.of("matcher.op", field=f"{where}.op", op=op)
     if not isinstance(value, str):
-        raise Invalid("value must be a string", field=f"{where}.value")
+        raise Invalid.of("matcher.value_type", field=f"{where}.value")
     if len(value) > MAX_VALUE:
-        raise Invalid(f"value is longer than {MAX_VALUE} characters", field=f"{where}.value")
+        raise Invalid.of("matcher.value_long", field=f"{where}.value", limit=MAX_VALUE)
     regex = None
     if op in ("=~", "!~"):
         try:
             # fullmatch anchors both ends, as Alertmanager does with ^(?:...)$.
             regex = re.compile(value)
         except re.error as exc:
-            raise Invalid(f"invalid regex {value!r}: {exc}", field=f"{where}.value") from None
+            raise Invalid.of(
+                "matcher.regex", field=f"{where}.value", value=value, why=str(exc)
+            ) from None
     return Matcher(name=name, op=op, value=value, _regex=regex)
 
 
@@ -75,7 +77,7 @@ def parse_one(item: Mapping[str, object] | str, *, where: str = "matchers") -> M
     if isinstance(item, str):
         return _parse_text(item, where)
     if not isinstance(item, Mapping):
-        raise Invalid('expected {"name", "op", "value"} or text like name="value"', field=where)
+        raise Invalid.of("matcher.shape", field=where)
     name, value = item.get("name"), item.get("value")
     if "isRegex" in item or "isEqual" in item:
         # Alertmanager's API shape: {"name", "value", "isRegex", "isEqual"}.
@@ -89,21 +91,18 @@ def parse_one(item: Mapping[str, object] | str, *, where: str = "matchers") -> M
     else:
         op = item.get("op", "=")
     if not isinstance(name, str):
-        raise Invalid("name is required and must be a string", field=f"{where}.name")
+        raise Invalid.of("matcher.name_required", field=f"{where}.name")
     if not isinstance(op, str):
-        raise Invalid("op must be one of =, !=, =~, !~", field=f"{where}.op")
+        raise Invalid.of("matcher.op_required", field=f"{where}.op")
     if not isinstance(value, str):
-        raise Invalid("value is required and must be a string", field=f"{where}.value")
+        raise Invalid.of("matcher.value_required", field=f"{where}.value")
     return make(name, op, value, where=where)
 
 
 def _parse_text(text: str, where: str) -> Matcher:
     found = _TEXT.match(text)
     if not found:
-        raise Invalid(
-            f'cannot parse matcher {text!r}; write name="value" with =, !=, =~ or !~',
-            field=where,
-        )
+        raise Invalid.of("matcher.parse", field=where, text=text)
     quoted = found.group("quoted")
     if quoted is not None:
         value = re.sub(r"\\(.)", r"\1", quoted)
@@ -120,7 +119,7 @@ def parse_matchers(
     """Dicts ({"name", "value", "op"} or Alertmanager's isRegex/isEqual) or text
     (`severity=~"P1|P2"`, `alertname=HostDown`), or one text `{a="b", c!="d"}`."""
     if isinstance(items, str):
-        raise Invalid("expected a list of matchers", field=where)
+        raise Invalid.of("matcher.list", field=where)
     parsed: list[Matcher] = []
     for index, item in enumerate(items):
         at = f"{where}[{index}]"
@@ -135,7 +134,7 @@ def _split_braced(text: str, where: str) -> list[str]:
     """`{a="x,y", b=~"z"}` -> ['a="x,y"', 'b=~"z"']: commas inside quotes are kept."""
     body = text.strip()
     if not body.endswith("}"):
-        raise Invalid(f"unclosed '{{' in {text!r}", field=where)
+        raise Invalid.of("matcher.unclosed", field=where, text=text)
     body = body[1:-1]
     parts, current, quoted, escaped = [], "", False, False
     for char in body:

@@ -55,7 +55,7 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     code = next((c for t, c in _DOMAIN_STATUS.items() if isinstance(exc, t)), 400)
-    return JSONResponse(_body(exc.message, field=exc.field), status_code=code)
+    return JSONResponse(_body(exc.message, field=exc.field, code=exc.key), status_code=code)
 
 
 async def _integrity(request: Request, exc: Exception) -> JSONResponse:
@@ -100,7 +100,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 # Paths that are machine interfaces: always JSON, whatever the Accept header says.
 _MACHINE_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics", "/openapi.json")
-PageErrorRenderer = Callable[[Request, int, str], Response]
+PageErrorRenderer = Callable[[Request, int, "str | DomainError"], Response]
 
 
 def _wants_page(request: Request) -> bool:
@@ -118,7 +118,10 @@ def _as_page_when_asked(handler: Handler) -> Callable[[Request, Exception], Awai
         if renderer is None or not _wants_page(request):
             return response
         message = json.loads(bytes(response.body)).get("error", "")
-        page = renderer(request, response.status_code, message)
+        # A domain error goes as itself: the page shows it in its reader's language.
+        page = renderer(
+            request, response.status_code, exc if isinstance(exc, DomainError) else message
+        )
         for name in ("retry-after", "www-authenticate"):
             if name in response.headers:
                 page.headers[name] = response.headers[name]

@@ -67,11 +67,11 @@ def viewer_of(user: User) -> Viewer:
 def _check_department(session: Session, role: Role, department_id: int | None) -> None:
     if role == Role.department:
         if department_id is None:
-            raise Invalid("a department user needs department_id", field="department_id")
+            raise Invalid.of("user.needs_department", field="department_id")
         if session.get(Department, department_id) is None:
-            raise Invalid(f"department {department_id} does not exist", field="department_id")
+            raise Invalid.of("department.missing", field="department_id", department=department_id)
     elif department_id is not None:
-        raise Invalid("only department users belong to a department", field="department_id")
+        raise Invalid.of("user.no_department", field="department_id")
 
 
 def user_public(session: Session, user: User) -> UserPublic:
@@ -85,7 +85,7 @@ def create_user(session: Session, viewer: Viewer, data: UserCreate) -> User:
     viewer.require(Role.admin)
     _check_department(session, data.role, data.department_id)
     if session.execute(sa.select(col(User.id)).where(col(User.username) == data.username)).first():
-        raise Conflict(f"username {data.username!r} is taken", field="username")
+        raise Conflict.of("user.taken", field="username", username=data.username)
     user = User(
         username=data.username,
         display_name=data.display_name,
@@ -110,7 +110,7 @@ def update_user(session: Session, viewer: Viewer, user_id: int, data: UserUpdate
     viewer.require(Role.admin)
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound.of("user.not_found", user=user_id)
     changes = data.model_dump(exclude_unset=True)
     role = Role(changes.get("role", user.role))
     department_id = changes.get("department_id", user.department_id)
@@ -118,7 +118,7 @@ def update_user(session: Session, viewer: Viewer, user_id: int, data: UserUpdate
         department_id = None  # moving out of the department role drops the department
     _check_department(session, role, department_id)
     if user.id == viewer.user_id and (changes.get("is_active") is False or role != Role.admin):
-        raise Forbidden("admins cannot deactivate or demote themselves")
+        raise Forbidden.of("user.self_demote")
     before = audit.state_of(user)
     password = changes.pop("password", None)
     user.sqlmodel_update({**changes, "role": role, "department_id": department_id})
@@ -335,7 +335,7 @@ def list_tokens(session: Session, viewer: Viewer) -> list[ApiTokenPublic]:
 def revoke_token(session: Session, viewer: Viewer, token_id: int) -> None:
     token = session.get(ApiToken, token_id)
     if token is None or (token.user_id != viewer.user_id and viewer.role != Role.admin):
-        raise NotFound(f"token {token_id} not found")
+        raise NotFound.of("token.not_found", token=token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.add(token)

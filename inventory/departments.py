@@ -92,10 +92,10 @@ def list_departments(
 
 def get_department(session: Session, viewer: Viewer, department_id: int) -> DepartmentPublic:
     if viewer.is_department and viewer.department_id != department_id:
-        raise NotFound(f"department {department_id} not found")
+        raise NotFound.of("department.not_found", department=department_id)
     department = session.get(Department, department_id)
     if department is None:
-        raise NotFound(f"department {department_id} not found")
+        raise NotFound.of("department.not_found", department=department_id)
     return _public(session, [department])[0]
 
 
@@ -139,7 +139,7 @@ def create_department(session: Session, viewer: Viewer, data: DepartmentCreate) 
     if session.execute(
         sa.select(col(Department.id)).where(col(Department.code) == data.code)
     ).first():
-        raise Conflict(f"department code {data.code!r} is taken", field="code")
+        raise Conflict.of("department.taken", field="code", code=data.code)
     department = Department(code=data.code, name=data.name, contact=data.contact)
     session.add(department)
     session.flush()
@@ -166,7 +166,7 @@ def update_department(
     viewer.require(Role.admin)
     department = session.get(Department, department_id)
     if department is None:
-        raise NotFound(f"department {department_id} not found")
+        raise NotFound.of("department.not_found", department=department_id)
     before = audit.state_of(department)
     department.sqlmodel_update(data.model_dump(exclude_unset=True))
     session.add(department)
@@ -192,7 +192,7 @@ def set_quotas(
     viewer.require(Role.admin)
     department = session.get(Department, department_id)
     if department is None:
-        raise NotFound(f"department {department_id} not found")
+        raise NotFound.of("department.not_found", department=department_id)
     current = {
         Resource(q.resource): q
         for q in session.execute(

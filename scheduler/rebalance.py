@@ -186,14 +186,10 @@ def _none_in_flight(session: Session) -> None:
         .order_by(col(Plan.id))
     ).scalars():
         if plan.status != PlanStatus.partial:
-            raise Conflict(f"rebalance plan {plan.id} is {plan.status.value}; wait for it")
+            raise Conflict.of("rebalance.busy", plan=plan.id, status=plan.status.value)
         half = [m for m in open_moves(session, plan.id or 0) if m.status == MoveStatus.provisioned]
         if half:
-            raise Conflict(
-                f"rebalance plan {plan.id} has {len(half)} half-done move(s): the new replica "
-                f"runs but the old one is not removed yet. Retry it first "
-                f"(POST /api/v1/rebalance/{plan.id}/retry)."
-            )
+            raise Conflict.of("rebalance.half_done", plan=plan.id, count=len(half))
 
 
 def _supersede_older(session: Session) -> None:
@@ -212,7 +208,7 @@ def _supersede_older(session: Session) -> None:
 def get_rebalance_plan(session: Session, plan_id: int) -> Plan:
     plan = session.get(Plan, plan_id)
     if plan is None or plan.kind != PlanKind.rebalance:
-        raise NotFound(f"rebalance plan {plan_id} not found")
+        raise NotFound.of("rebalance.not_found", plan=plan_id)
     return plan
 
 
@@ -222,9 +218,9 @@ def decide(
     viewer.require(Role.admin)
     plan = get_rebalance_plan(session, plan_id)
     if plan.status != PlanStatus.proposed:
-        raise Conflict(f"plan {plan_id} is {plan.status.value}; only a proposed plan is decided")
+        raise Conflict.of("plan.not_proposed", plan=plan_id, status=plan.status.value)
     if not approve and not comment:
-        raise Invalid("say why the plan is rejected; it stays on record", field="comment")
+        raise Invalid.of("rebalance.reject_reason", field="comment")
     if approve:
         check_fresh(session, plan)
     plan.status = PlanStatus.approved if approve else PlanStatus.rejected
@@ -248,7 +244,7 @@ def retry(session: Session, viewer: Viewer, plan: Plan) -> Plan:
     """Mark a partially applied (or interrupted) rebalance for another apply of what is left."""
     viewer.require(Role.admin)
     if plan.status not in (PlanStatus.partial, PlanStatus.applying):
-        raise Conflict(f"plan {plan.id} is {plan.status.value}; only a partial plan is retried")
+        raise Conflict.of("plan.not_partial", plan=plan.id, status=plan.status.value)
     check_fresh(session, plan)
     plan.status = PlanStatus.approved
     session.add(plan)
@@ -289,10 +285,7 @@ def check_fresh(session: Session, plan: Plan) -> None:
         stale = _no_longer_fits(session, plan, moves)
     if stale:
         shown = "; ".join(stale[:3]) + (f"; and {len(stale) - 3} more" if len(stale) > 3 else "")
-        raise Conflict(
-            f"plan {plan.id} is stale, the inventory changed since it was proposed: {shown}. "
-            "Propose a new rebalance."
-        )
+        raise Conflict.of("rebalance.stale", plan=plan.id, changes=shown)
 
 
 def _gone_or_down(session: Session, moves: list[PlanMove]) -> list[str]:

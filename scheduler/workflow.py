@@ -38,17 +38,15 @@ def submit(
     viewer.require(Role.department, Role.admin)
     if viewer.role == Role.department:
         if data.department_id not in (None, viewer.department_id):
-            raise Invalid(
-                "department users request for their own department", field="department_id"
-            )
+            raise Invalid.of("request.own_department", field="department_id")
         department_id = viewer.department_id
     else:
         if data.department_id is None:
-            raise Invalid("admins name the department they request for", field="department_id")
+            raise Invalid.of("request.name_department", field="department_id")
         department_id = data.department_id
     department = session.get(Department, department_id) if department_id else None
     if department is None:
-        raise Invalid(f"department {department_id} does not exist", field="department_id")
+        raise Invalid.of("department.missing", field="department_id", department=department_id)
     _check_quota(session, department, data)
     request = ResourceRequest(
         **data.model_dump(exclude={"department_id"}),
@@ -85,11 +83,15 @@ def _check_quota(session: Session, department: Department, data: RequestCreate) 
         limit = quota.get(resource)
         if limit is not None and used[resource] + amount > limit:
             field = "replicas" if resource == Resource.instances else resource.value
-            raise Invalid(
-                f"over the {department.code} {resource.value} quota: limit {limit}, "
-                f"in use {used[resource]}, this request needs {amount} "
-                f"({limit - used[resource]} left)",
+            raise Invalid.of(
+                "quota.over",
                 field=field,
+                department=department.code,
+                resource=resource.value,
+                limit=limit,
+                used=used[resource],
+                needs=amount,
+                left=max(0, limit - used[resource]),  # a quota lowered below use: none
             )
 
 
@@ -161,9 +163,7 @@ def replan(session: Session, viewer: Viewer, request_id: int, *, time_limit: flo
     """Propose again (the estate changed, or the last attempt was unplaceable)."""
     request = _request(session, viewer, request_id)
     if request.status not in (RequestStatus.planned, RequestStatus.unplaceable):
-        raise Conflict(
-            f"request {request_id} is {request.status.value}; only open requests re-plan"
-        )
+        raise Conflict.of("request.not_open", request=request_id, status=request.status.value)
     return propose(session, viewer, request, time_limit=time_limit)
 
 
@@ -173,15 +173,15 @@ def decide(
     viewer.require(Role.admin)
     plan = session.get(Plan, plan_id)
     if plan is None:
-        raise NotFound(f"plan {plan_id} not found")
+        raise NotFound.of("plan.not_found", plan=plan_id)
     if plan.kind == PlanKind.rebalance:
         return rebalance.decide(session, viewer, plan_id, approve=approve, comment=comment)
     if plan.status != PlanStatus.proposed:
-        raise Conflict(f"plan {plan_id} is {plan.status.value}; only a proposed plan is decided")
+        raise Conflict.of("plan.not_proposed", plan=plan_id, status=plan.status.value)
     request = session.get(ResourceRequest, plan.request_id)
     assert request is not None
     if not approve and not comment:
-        raise Invalid("say why the plan is rejected; the department will read it", field="comment")
+        raise Invalid.of("plan.reject_reason", field="comment")
     plan.status = PlanStatus.approved if approve else PlanStatus.rejected
     plan.comment = comment
     plan.decided_by = viewer.username
@@ -206,5 +206,5 @@ def decide(
 def _request(session: Session, viewer: Viewer, request_id: int) -> ResourceRequest:
     request = session.get(ResourceRequest, request_id)
     if request is None or (viewer.is_department and request.department_id != viewer.department_id):
-        raise NotFound(f"request {request_id} not found")
+        raise NotFound.of("request.not_found", request=request_id)
     return request

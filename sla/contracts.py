@@ -31,7 +31,7 @@ def _public(row: VendorContract) -> VendorContractPublic:
 def _get(session: Session, contract_id: int) -> VendorContract:
     row = session.get(VendorContract, contract_id)
     if row is None:
-        raise NotFound(f"vendor contract {contract_id} not found")
+        raise NotFound.of("contract.not_found", contract=contract_id)
     return row
 
 
@@ -62,10 +62,13 @@ def _check_overlap(session: Session, row: VendorContract) -> None:
         starts_before_other_ends = other.valid_to is None or row.valid_from <= other.valid_to
         ends_after_other_starts = row.valid_to is None or row.valid_to >= other.valid_from
         if starts_before_other_ends and ends_after_other_starts:
-            raise Conflict(
-                f"vendor {row.vendor!r} already has contract {other.id} from "
-                f"{other.valid_from} to {other.valid_to or 'open-ended'}",
+            raise Conflict.of(
+                "contract.overlap",
                 field="valid_from",
+                vendor=row.vendor,
+                contract=other.id,
+                start=str(other.valid_from),
+                end=str(other.valid_to or "open-ended"),
             )
 
 

@@ -43,9 +43,7 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
             raise ValueError(month)
         start, end = calendar_month(int(found.group(1)), int(found.group(2)))
     except ValueError:
-        raise Invalid(
-            f"month must be YYYY-MM, e.g. 2026-10, not {month!r}", field="month"
-        ) from None
+        raise Invalid.of("month.format", field="month", month=month) from None
     return start.astimezone(UTC), end.astimezone(UTC)
 
 

@@ -126,6 +126,7 @@ def test_reject_needs_a_comment(world: World) -> None:
     response = client.post(f"/approvals/{plan_id}/reject", data={"csrf_token": token})
     assert response.status_code == 422
     assert 'id="reject-comment-error"' in response.text
+    assert "请填写驳回理由，申请部门会看到" in response.text
     assert 'aria-describedby="reject-comment-error"' in response.text
     assert plan_row(world, plan_id).status == PlanStatus.proposed
     response = client.post(

@@ -180,11 +180,13 @@ def test_quota_is_checked_before_anything_is_saved(world: World) -> None:
     before = len(requests_of(world, world.estate.department_b.id))
     status, _, html = submit(client, service_name="web-too-big", replicas="5", size="xlarge")
     assert status == 422
-    # 5 x 16 vCPU: over the vCPU quota; with a preset the message sits beside the size
-    assert "quota" in field_error(html, "size")
+    # 5 x 16 vCPU: over the vCPU quota; with a preset the message sits beside the size,
+    # in the reader's language (the API says it in English)
+    assert "配额" in field_error(html, "size")
     custom = submit(client, service_name="web-too-big", size="custom", vcpus="200", memory_gb="1",
                     disk_gb="0")  # fmt: skip
-    assert custom[0] == 422 and "vcpus quota" in field_error(custom[2], "vcpus")
+    assert custom[0] == 422
+    assert field_error(custom[2], "vcpus").startswith("超出部门 dept-b 的 vcpus 配额：上限 100，")
     assert len(requests_of(world, world.estate.department_b.id)) == before
 
 

@@ -56,10 +56,10 @@ def matcher_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def form_error(exc: Invalid | ValidationError) -> tuple[str, str]:
+def form_error(exc: Invalid | ValidationError, t: Translator) -> tuple[str, str]:
     """(form field, message): `matchers[2].value` belongs to the matchers box."""
     if isinstance(exc, Invalid):
-        field, message = exc.field or "", exc.message
+        field, message = exc.field or "", t.error(exc)
     else:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ()))

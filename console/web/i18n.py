@@ -13,6 +13,8 @@ import json
 from functools import cache
 from pathlib import Path
 
+from inventory.errors import DomainError
+
 LOCALES = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
 LANG_COOKIE = "yh_lang"
@@ -53,3 +55,7 @@ class Translator:
 
     def has(self, key: str) -> bool:
         return key in self._texts
+
+    def error(self, exc: DomainError) -> str:
+        """A domain error's message in this locale (inventory.messages), else in English."""
+        return exc.text(self.locale)

@@ -20,7 +20,7 @@ from console.web import (
     pages_reports,
     pages_requests,
 )
-from console.web.render import home_for, render
+from console.web.render import home_for, render, translator
 from console.web.security import SecurityHeaders
 from console.web.session import (
     SESSION_COOKIE,
@@ -29,6 +29,7 @@ from console.web.session import (
 )
 from console.web.throttle import LoginThrottle
 from inventory.accounts import resolve_token, viewer_of
+from inventory.errors import DomainError
 from inventory.settings import Settings
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -52,7 +53,8 @@ class AssetFiles(StaticFiles):
         return response
 
 
-def _page_error(request: Request, status_code: int, message: str) -> Response:
+def _page_error(request: Request, status_code: int, error: str | DomainError) -> Response:
+    message = error if isinstance(error, str) else translator(request).error(error)
     return render(
         request, "error.html", None, status_code=status_code, status=status_code, message=message
     )

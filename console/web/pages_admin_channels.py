@@ -27,7 +27,7 @@ from console.web.pages_admin_common import (
     json_object,
     pager,
 )
-from console.web.render import render
+from console.web.render import render, translator
 from console.web.session import check_csrf
 from inventory.errors import Conflict, Invalid
 from inventory.models import ChannelKind
@@ -104,7 +104,7 @@ def channel_create(
     except ValidationError as exc:
         errors.from_validation(exc)
     except (Invalid, Conflict) as exc:
-        errors.from_domain(exc)
+        errors.from_domain(exc, translator(request))
     if errors:
         session.rollback()
         return _page(request, session, viewer, box, 0, values, errors, status_code=422)
@@ -126,6 +126,8 @@ def channel_delete(
         channels.delete(session, viewer, channel_id)
     except Conflict as exc:
         session.rollback()
-        return _page(request, session, viewer, box, notice=exc.message, status_code=409)
+        return _page(
+            request, session, viewer, box, notice=translator(request).error(exc), status_code=409
+        )
     session.commit()
     return RedirectResponse("/admin/channels", 303)

@@ -26,7 +26,7 @@ from console.web.pages_admin_common import (
     json_object,
     pager,
 )
-from console.web.render import render
+from console.web.render import render, translator
 from console.web.session import check_csrf
 from inventory.errors import Conflict, Invalid
 from inventory.estate import EstateFilter, cloud_public, get_cloud, list_clouds
@@ -145,7 +145,7 @@ def cloud_register(
     except ValidationError as exc:
         errors.from_validation(exc)
     except (Invalid, Conflict) as exc:
-        errors.from_domain(exc)
+        errors.from_domain(exc, translator(request))
     if errors:
         session.rollback()
         return _form_page(request, viewer, values, errors, 422)
@@ -161,7 +161,7 @@ def cloud_check(
     try:
         results, error = clouds.check(session, viewer, cloud_id, box), None
     except Invalid as exc:  # undecryptable credentials, settings that no longer validate
-        results, error = [], exc.message
+        results, error = [], translator(request).error(exc)
     return render(
         request,
         "admin/cloud_check.html",

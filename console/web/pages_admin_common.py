@@ -44,8 +44,8 @@ class FormErrors:
         key = head if head in self.fields else GENERAL
         self.errors.setdefault(key, message)
 
-    def from_domain(self, exc: DomainError) -> None:
-        self.add(exc.field, exc.message)
+    def from_domain(self, exc: DomainError, t: Translator) -> None:
+        self.add(exc.field, t.error(exc))
 
     def from_validation(self, exc: ValidationError) -> None:
         for err in exc.errors():

@@ -128,7 +128,7 @@ def department_create(
     except ValidationError as exc:
         errors.from_validation(exc)
     except (Invalid, Conflict) as exc:
-        errors.from_domain(exc)
+        errors.from_domain(exc, translator(request))
     if errors:
         session.rollback()
         return _list_page(request, session, viewer, "", 0, values, errors, 422)
@@ -195,7 +195,7 @@ def department_update(
     except ValidationError as exc:
         errors.from_validation(exc)
     except Invalid as exc:
-        errors.from_domain(exc)
+        errors.from_domain(exc, translator(request))
     if errors:
         session.rollback()
         department = departments.get_department(session, viewer, department_id)
@@ -221,7 +221,7 @@ def department_quotas(
     except FieldError as exc:
         errors.add(exc.name, exc.message)
     except Invalid as exc:
-        errors.from_domain(exc)
+        errors.from_domain(exc, translator(request))
     if errors:
         session.rollback()
         department = departments.get_department(session, viewer, department_id)

@@ -131,7 +131,7 @@ def user_create(
     except ValidationError as exc:
         errors.from_validation(exc)
     except (Invalid, Conflict) as exc:
-        errors.from_domain(exc)
+        errors.from_domain(exc, translator(request))
     if errors:
         session.rollback()
         return _list_page(request, session, viewer, values=values, errors=errors, status_code=422)
@@ -222,7 +222,7 @@ def user_update(
         errors.from_validation(exc)
     except (Invalid, Forbidden) as exc:
         # Forbidden here is the self-demotion rule: a mistake in the form, shown beside it.
-        errors.from_domain(exc)
+        errors.from_domain(exc, translator(request))
     if errors:
         session.rollback()
         user = _user(session, user_id)

@@ -95,7 +95,8 @@ def alerts_page(
     try:
         page = _list(session, viewer, f)
     except (Invalid, NotFound) as exc:
-        field, message = form_error(exc) if isinstance(exc, Invalid) else ("cloud", exc.message)
+        t = translator(request)
+        field, message = form_error(exc, t) if isinstance(exc, Invalid) else ("cloud", t.error(exc))
         errors[{"state": "status"}.get(field, field)] = message
         page = Page[AlertPublic](items=[], total=0, limit=PAGE_SIZE, offset=offset)
     t = translator(request)
@@ -221,7 +222,7 @@ def incident_act(
             actions.add_note(session, viewer, incident_id, text, now)
     except (Invalid, ValidationError) as exc:
         session.rollback()
-        message = form_error(exc)[1]
+        message = form_error(exc, translator(request))[1]
         return _incident(
             request, session, viewer, incident_id, errors={action: message}, typed={action: text}
         )

@@ -123,7 +123,7 @@ def silence_create(
         config.create_silence(session, viewer, body, utcnow())
     except (Invalid, ValidationError) as exc:
         session.rollback()
-        field, message = form_error(exc)
+        field, message = form_error(exc, translator(request))
         return _silences(request, session, viewer, typed=typed, errors={field: message})
     session.commit()
     return RedirectResponse("/alerts/silences", 303)
@@ -222,7 +222,7 @@ def window_create(
         config.create_window(session, viewer, body, utcnow())
     except (Invalid, ValidationError) as exc:
         session.rollback()
-        field, message = form_error(exc)
+        field, message = form_error(exc, translator(request))
         return _windows(request, session, viewer, typed=typed, errors={field: message})
     session.commit()
     return RedirectResponse("/alerts/maintenance", 303)

@@ -156,7 +156,7 @@ def _decide(
         body = Decision.model_validate({"comment": comment.strip() or None})
         workflow.decide(session, viewer, plan_id, approve=approve, comment=body.comment)
     except Invalid as exc:
-        message = exc.message
+        message = translator(request).error(exc)
     except ValidationError as exc:
         message = exc.errors()[0]["msg"]
     else:

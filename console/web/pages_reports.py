@@ -133,7 +133,14 @@ def reports_page(
     try:
         view = report_view(session, settings, chosen, now, live=live)
     except Invalid as exc:
-        return _page(request, viewer, chosen, None, month_error=exc.message, status_code=422)
+        return _page(
+            request,
+            viewer,
+            chosen,
+            None,
+            month_error=translator(request).error(exc),
+            status_code=422,
+        )
     return _page(request, viewer, chosen, view, live=live, generated=generated)
 
 
@@ -156,8 +163,22 @@ def reports_generate(
         try:
             view = report_view(session, settings, month, now)
         except Invalid:  # the month itself is malformed: nothing to show beside the button
-            return _page(request, viewer, month, None, month_error=exc.message, status_code=422)
-        return _page(request, viewer, month, view, generate_error=exc.message, status_code=422)
+            return _page(
+                request,
+                viewer,
+                month,
+                None,
+                month_error=translator(request).error(exc),
+                status_code=422,
+            )
+        return _page(
+            request,
+            viewer,
+            month,
+            view,
+            generate_error=translator(request).error(exc),
+            status_code=422,
+        )
     session.commit()
     return RedirectResponse(f"/reports?month={month}&generated=1", 303)
 

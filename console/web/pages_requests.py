@@ -159,7 +159,7 @@ def new_request_submit(
         )
     except Invalid as exc:  # the quota, or a department that does not exist
         session.rollback()
-        form.place_error(exc.field, exc.message)
+        form.place_error(exc.field, translator(request).error(exc))
         return _form_page(request, session, viewer, form, 422)
     session.commit()
     return RedirectResponse(f"/requests/{created.id}", 303)
