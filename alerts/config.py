@@ -9,7 +9,7 @@ and keeps the record of who silenced what.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, assert_never
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -42,6 +42,7 @@ from inventory.models import (
 from inventory.unique import require_free_name
 
 T = TypeVar("T", bound=SQLModel)
+AlertRow = Literal["silence", "maintenance window", "inhibit rule", "route"]
 ON_CALL = (Role.oncall, Role.admin)
 DEFAULT_SILENCE = timedelta(hours=2)
 
@@ -52,10 +53,26 @@ def silence_state(silence: Silence, now: datetime) -> Literal["pending", "active
     return "active" if now >= silence.starts_at else "pending"
 
 
-def _get(session: Session, model: type[T], row_id: int, what: str) -> T:
+def not_found(what: AlertRow, row_id: int) -> NotFound:
+    """The error for a missing row, keyed so that a console page says it in its reader's
+    language (the API: "<what> <row_id> not found")."""
+    match what:
+        case "silence":
+            return NotFound.of("silence.not_found", silence=row_id)
+        case "maintenance window":
+            return NotFound.of("window.not_found", window=row_id)
+        case "inhibit rule":
+            return NotFound.of("inhibit.not_found", rule=row_id)
+        case "route":
+            return NotFound.of("route.not_found", route=row_id)
+        case _:
+            assert_never(what)
+
+
+def _get(session: Session, model: type[T], row_id: int, what: AlertRow) -> T:
     row = session.get(model, row_id)
     if row is None:
-        raise NotFound(f"{what} {row_id} not found")
+        raise not_found(what, row_id)
     return row
 
 
@@ -84,9 +101,9 @@ def _updates(body: BaseModel) -> dict[str, Any]:
 
 def _check_silence_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
     if ends_at <= starts_at:
-        raise Invalid("ends_at must be after starts_at", field="ends_at")
+        raise Invalid.of("silence.ends_before_start", field="ends_at")
     if ends_at <= now:
-        raise Invalid("ends_at is in the past; the silence would never apply", field="ends_at")
+        raise Invalid.of("silence.ends_past", field="ends_at")
 
 
 def stored(matchers: list[MatcherInput], field: str = "matchers") -> list[dict[str, str]]:
@@ -96,10 +113,7 @@ def stored(matchers: list[MatcherInput], field: str = "matchers") -> list[dict[s
 
 def _not_everything(matchers: list[dict[str, str]], field: str) -> list[dict[str, str]]:
     if matches_empty_only(parse_matchers(matchers, where=field)):
-        raise Invalid(
-            "these matchers match every alert; at least one must need a non-empty label",
-            field=field,
-        )
+        raise Invalid.of("matcher.everything", field=field)
     return matchers
 
 
@@ -108,7 +122,7 @@ def create_silence(session: Session, viewer: Viewer, body: SilenceCreate, now: d
     matchers = _not_everything(stored(body.matchers), "matchers")
     starts_at = body.starts_at or now
     if body.ends_at is not None and body.duration_minutes is not None:
-        raise Invalid("give ends_at or duration_minutes, not both", field="duration_minutes")
+        raise Invalid.of("silence.end_twice", field="duration_minutes")
     if body.ends_at is not None:
         ends_at = body.ends_at
     elif body.duration_minutes is not None:
@@ -136,7 +150,7 @@ def update_silence(
     viewer.require(*ON_CALL)
     silence = _get(session, Silence, silence_id, "silence")
     if silence_state(silence, now) == "expired":
-        raise Conflict(f"silence {silence_id} has expired; create a new one")
+        raise Conflict.of("silence.expired", silence=silence_id)
     before = audit.state_of(silence)
     changes = _updates(body)
     if "matchers" in changes:
@@ -153,7 +167,7 @@ def expire_silence(session: Session, viewer: Viewer, silence_id: int, now: datet
     viewer.require(*ON_CALL)
     silence = _get(session, Silence, silence_id, "silence")
     if silence_state(silence, now) == "expired":
-        raise Conflict(f"silence {silence_id} has already expired")
+        raise Conflict.of("silence.already_expired", silence=silence_id)
     before = audit.state_of(silence)
     silence.ends_at = now
     if silence.starts_at > now:
@@ -168,7 +182,7 @@ def expire_silence(session: Session, viewer: Viewer, silence_id: int, now: datet
 
 def _check_window(window: MaintenanceWindow) -> None:
     if window.valid_until is not None and window.valid_until <= window.valid_from:
-        raise Invalid("valid_until must be after valid_from", field="valid_until")
+        raise Invalid.of("window.valid_until", field="valid_until")
 
 
 def create_window(
@@ -289,7 +303,7 @@ def delete_inhibit_rule(session: Session, viewer: Viewer, rule_id: int) -> None:
 def _check_targets(session: Session, changes: dict[str, Any]) -> None:
     policy = changes.get("escalation_policy_id")
     if policy is not None and session.get(EscalationPolicy, policy) is None:
-        raise Invalid(f"escalation policy {policy} not found", field="escalation_policy_id")
+        raise Invalid.of("policy.not_found", field="escalation_policy_id", policy=policy)
     wanted = set(changes.get("channel_ids") or [])
     if wanted:
         found = set(
@@ -301,9 +315,8 @@ def _check_targets(session: Session, changes: dict[str, Any]) -> None:
         )
         missing = sorted(wanted - found)
         if missing:
-            raise Invalid(
-                f"notification channel(s) {', '.join(map(str, missing))} not found",
-                field="channel_ids",
+            raise Invalid.of(
+                "channel.missing", field="channel_ids", channels=", ".join(map(str, missing))
             )
 
 

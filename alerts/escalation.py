@@ -314,7 +314,7 @@ def escalate_now(
     """Page the incident's next step at once (a person asked for more help), even when it
     is acknowledged; the step after it is due after its own wait."""
     if incident.status == IncidentStatus.resolved:
-        raise Conflict(f"incident {incident.id} is resolved")
+        raise Conflict.of("incident.resolved", incident=incident.id)
     if incident.escalation_policy_id is None:
         start(session, incident, now)
     policy = (
@@ -323,14 +323,11 @@ def escalate_now(
         else None
     )
     if policy is None:
-        raise Conflict(
-            f"incident {incident.id} has no escalation policy (give its route one, or create "
-            "the default policy)"
-        )
+        raise Conflict.of("incident.no_policy", incident=incident.id)
     if incident.next_escalation_at is None and incident.escalation_step >= len(policy.steps):
-        raise Conflict(f"incident {incident.id} has run every step of {policy.name}")
+        raise Conflict.of("incident.steps_done", incident=incident.id, policy=policy.name)
     run = _run_step(session, incident, policy, now, actor)
     if run is None:
-        raise Conflict(f"incident {incident.id} has run every step of {policy.name}")
+        raise Conflict.of("incident.steps_done", incident=incident.id, policy=policy.name)
     session.flush()
     return run

@@ -59,12 +59,10 @@ class WebhookPayload(BaseModel):
 def parse_payload(payload: Any) -> WebhookPayload:
     """The payload, or an Invalid naming the first bad field (e.g. `alerts.0.labels`)."""
     if not isinstance(payload, dict):
-        raise Invalid("the body must be a JSON object (an Alertmanager webhook)", field="body")
+        raise Invalid.of("intake.not_object", field="body")
     try:
         return WebhookPayload.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise Invalid(
-            f"invalid Alertmanager payload: {where}: {first['msg']}", field=where
-        ) from None
+        raise Invalid.of("intake.payload", field=where, where=where, why=first["msg"]) from None

@@ -46,14 +46,14 @@ def parse_time_of_day(value: str, *, field: str = "start_time") -> time:
             raise ValueError
         return time(int(hours), int(minutes))
     except ValueError:
-        raise Invalid(f"{value!r} is not a time of day HH:MM (00:00-23:59)", field=field) from None
+        raise Invalid.of("time.of_day", field=field, value=value) from None
 
 
 def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"unknown time zone {name!r} (e.g. Asia/Shanghai)", field=field) from None
+        raise Invalid.of("time.zone", field=field, name=name) from None
 
 
 def window_active(window: MaintenanceWindow, now: datetime) -> bool:

@@ -51,7 +51,7 @@ class Loaded:
 def get_rotation_row(session: Session, rotation_id: int) -> Rotation:
     rotation = session.get(Rotation, rotation_id)
     if rotation is None:
-        raise NotFound(f"rotation {rotation_id} not found")
+        raise NotFound.of("rotation.not_found", rotation=rotation_id)
     return rotation
 
 
@@ -190,9 +190,9 @@ def _broken(rotation: Rotation, exc: Exception) -> dict[str, Any]:
 def stretches(session: Session, rotation_id: int, start: datetime, end: datetime) -> list[Stretch]:
     """The rotation's schedule from `start` to `end` (at most 35 days), overrides applied."""
     if end <= start:
-        raise Invalid("until must be after since", field="until")
+        raise Invalid.of("schedule.until", field="until")
     if end - start > MAX_SCHEDULE:
-        raise Invalid("a schedule covers at most 35 days", field="until")
+        raise Invalid.of("schedule.too_long", field="until")
     loaded = load(session, get_rotation_row(session, rotation_id), start, end)
     parts = schedule.timeline(loaded.layers, loaded.overrides, loaded.tz, start, end)
     users = users_by_id(session, {u for _, _, a in parts for u in a.user_ids})

@@ -39,14 +39,12 @@ def check_people(session: Session, ids: list[int], field: str) -> None:
         user = users.get(user_id)
         where = f"{field}.{i}" if len(ids) > 1 or field.endswith("ids") else field
         if user is None:
-            raise Invalid(f"user {user_id} not found", field=where)
+            raise Invalid.of("user.not_found", field=where, user=user_id)
         if not user.is_active:
-            raise Invalid(f"user {user.username!r} is deactivated", field=where)
+            raise Invalid.of("user.deactivated", field=where, username=user.username)
         if user.role not in ON_CALL_ROLES:
-            raise Invalid(
-                f"user {user.username!r} has role {user.role.value!r}; only oncall and admin "
-                "users go on call",
-                field=where,
+            raise Invalid.of(
+                "oncall.role", field=where, username=user.username, role=user.role.value
             )
 
 
@@ -121,10 +119,7 @@ def delete_rotation(session: Session, viewer: Viewer, rotation_id: int) -> None:
     rotation = oncall.get_rotation_row(session, rotation_id)
     used = policies_using(session, "rotation", rotation_id)
     if used:
-        raise Conflict(
-            f"rotation {rotation.name!r} is a target of escalation policies: {', '.join(used)}; "
-            "change those first"
-        )
+        raise Conflict.of("rotation.in_use", name=rotation.name, policies=", ".join(used))
     before = audit.state_of(rotation)
     for model in (RotationOverride, RotationLayer):
         session.execute(sa.delete(model).where(col(model.rotation_id) == rotation_id))
@@ -163,7 +158,7 @@ def add_layer(
 def _layer(session: Session, rotation_id: int, layer_id: int) -> RotationLayer:
     layer = session.get(RotationLayer, layer_id)
     if layer is None or layer.rotation_id != rotation_id:
-        raise NotFound(f"layer {layer_id} of rotation {rotation_id} not found")
+        raise NotFound.of("rotation.layer_not_found", layer=layer_id, rotation=rotation_id)
     return layer
 
 
@@ -208,10 +203,6 @@ def delete_layer(session: Session, viewer: Viewer, rotation_id: int, layer_id: i
     )
 
 
-def _may_not(viewer: Viewer, what: str) -> Forbidden:
-    return Forbidden(f"role {viewer.role.value!r} may not {what}")
-
-
 def create_override(
     session: Session, viewer: Viewer, rotation_id: int, body: OverrideCreate, now: datetime
 ) -> RotationOverride:
@@ -219,13 +210,13 @@ def create_override(
     oncall.get_rotation_row(session, rotation_id)
     user_id = body.user_id or viewer.user_id
     if user_id is None:
-        raise Invalid("name the user who takes over", field="user_id")
+        raise Invalid.of("override.user_required", field="user_id")
     if viewer.role != Role.admin and user_id != viewer.user_id:
-        raise _may_not(viewer, "add overrides for other users, only for themselves")
+        raise Forbidden.of("override.for_others", role=viewer.role.value)
     if body.ends_at <= now:
-        raise Invalid("the override would end in the past", field="ends_at")
+        raise Invalid.of("override.ends_past", field="ends_at")
     if body.ends_at - body.starts_at > MAX_OVERRIDE:
-        raise Invalid("an override lasts at most 90 days", field="ends_at")
+        raise Invalid.of("override.too_long", field="ends_at")
     check_people(session, [user_id], "user_id")
     row = RotationOverride(
         rotation_id=rotation_id,
@@ -255,12 +246,12 @@ def end_override(
     viewer.require(*ON_CALL_ROLES)
     row = session.get(RotationOverride, override_id)
     if row is None or row.rotation_id != rotation_id:
-        raise NotFound(f"override {override_id} of rotation {rotation_id} not found")
+        raise NotFound.of("override.not_found", override=override_id, rotation=rotation_id)
     own = row.user_id == viewer.user_id or row.created_by == viewer.username
     if viewer.role != Role.admin and not own:
-        raise _may_not(viewer, "remove other users' overrides")
+        raise Forbidden.of("override.remove_others", role=viewer.role.value)
     if row.ends_at <= now:
-        raise Conflict(f"override {override_id} has ended; it stays as history")
+        raise Conflict.of("override.ended", override=override_id)
     before = audit.state_of(row)
     if row.starts_at < now:
         row.ends_at = now
@@ -284,13 +275,13 @@ def end_override(
 def _stretch(loaded: oncall.Loaded, t: datetime, now: datetime, field: str) -> schedule.Segment:
     seg = loaded.segment(t)
     if not seg.answer.user_ids:
-        raise Invalid("nobody is on call then", field=field)
+        raise Invalid.of("swap.nobody", field=field)
     if len(seg.answer.user_ids) > 1:
-        raise Invalid("several people are on call then; use overrides", field=field)
+        raise Invalid.of("swap.several", field=field)
     if seg.since is None or seg.until is None:
-        raise Invalid("that stretch has no handoff within 35 days; use an override", field=field)
+        raise Invalid.of("swap.no_handoff", field=field)
     if seg.until <= now:
-        raise Invalid("that stretch is over", field=field)
+        raise Invalid.of("swap.over", field=field)
     return seg
 
 
@@ -307,9 +298,9 @@ def swap(
     second = _stretch(loaded, body.with_shift_at, now, "with_shift_at")
     (a,), (b,) = first.answer.user_ids, second.answer.user_ids
     if a == b:
-        raise Invalid("the same person is on call at both times", field="with_shift_at")
+        raise Invalid.of("swap.same_person", field="with_shift_at")
     if viewer.role != Role.admin and viewer.user_id not in (a, b):
-        raise _may_not(viewer, "swap other users' shifts, only their own")
+        raise Forbidden.of("swap.others", role=viewer.role.value)
     check_people(session, [a, b], "users")
     names = oncall.users_by_id(session, [a, b])
     note = f"swap: {names[a].username} <-> {names[b].username}"

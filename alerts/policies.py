@@ -59,7 +59,7 @@ def list_policies(session: Session, page: PageParams) -> Page[PolicyPublic]:
 def get_policy(session: Session, policy_id: int) -> EscalationPolicy:
     policy = session.get(EscalationPolicy, policy_id)
     if policy is None:
-        raise NotFound(f"escalation policy {policy_id} not found")
+        raise NotFound.of("policy.not_found", policy=policy_id)
     return policy
 
 
@@ -70,20 +70,18 @@ def check_targets(session: Session, steps: list[Step]) -> None:
             where = f"steps.{i}.targets.{j}.id"
             if target.type == "rotation":
                 if session.get(Rotation, target.id) is None:
-                    raise Invalid(f"rotation {target.id} not found", field=where)
+                    raise Invalid.of("rotation.not_found", field=where, rotation=target.id)
             elif target.type == "channel":
                 if session.get(NotificationChannel, target.id) is None:
-                    raise Invalid(f"notification channel {target.id} not found", field=where)
+                    raise Invalid.of(
+                        "channel.notification_not_found", field=where, channel=target.id
+                    )
             else:
                 user = session.get(User, target.id)
                 if user is None:
-                    raise Invalid(f"user {target.id} not found", field=where)
+                    raise Invalid.of("user.not_found", field=where, user=target.id)
                 if not user.is_active or user.role == Role.department:
-                    raise Invalid(
-                        f"user {user.username!r} cannot be paged (deactivated or a department "
-                        "user)",
-                        field=where,
-                    )
+                    raise Invalid.of("user.not_pageable", field=where, username=user.username)
 
 
 def create_policy(session: Session, viewer: Viewer, body: PolicyCreate) -> EscalationPolicy:
@@ -149,16 +147,14 @@ def delete_policy(session: Session, viewer: Viewer, policy_id: int) -> None:
     ).scalars()
     named = sorted(routes)
     if named:
-        raise Conflict(f"escalation policy {policy.name!r} is used by routes: {', '.join(named)}")
+        raise Conflict.of("policy.in_use", name=policy.name, routes=", ".join(named))
     using = col(Incident.escalation_policy_id) == policy_id
     live = count(
         session,
         sa.select(col(Incident.id)).where(using, col(Incident.status) != IncidentStatus.resolved),
     )
     if live:
-        raise Conflict(
-            f"escalation policy {policy.name!r} is escalating {live} unresolved incident(s)"
-        )
+        raise Conflict.of("policy.escalating", name=policy.name, count=live)
     session.execute(sa.update(Incident).where(using).values(escalation_policy_id=None))
     before = audit.state_of(policy)
     session.delete(policy)

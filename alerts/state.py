@@ -199,9 +199,9 @@ def _absent(alert: Alert, now: datetime) -> bool:
 
 def _check(observation: Observation, where: str) -> None:
     if not observation.labels:
-        raise Invalid("an alert needs at least one label", field=f"{where}.labels")
+        raise Invalid.of("alert.no_labels", field=f"{where}.labels")
     if observation.for_seconds < 0 or observation.keep_firing_for_seconds < 0:
-        raise Invalid("for and keep_firing_for must be 0 or more", field=f"{where}.for")
+        raise Invalid.of("alert.negative_for", field=f"{where}.for")
 
 
 def observe(
@@ -220,7 +220,7 @@ def observe(
     so a Prometheus outage never reads as "all clear". Returns the alerts touched.
     """
     if not source_key or len(source_key) > 200:
-        raise Invalid("source_key must be 1 to 200 characters", field="source_key")
+        raise Invalid.of("alert.source_key", field="source_key")
     by_fp: dict[str, Observation] = {}
     for index, observation in enumerate(observations):
         _check(observation, f"observations[{index}]")

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, col
 
 from alerts import severity
 from alerts.actions import load_alert, load_incident
-from alerts.config import silence_state
+from alerts.config import AlertRow, not_found, silence_state
 from alerts.matchers import matches, parse_matchers
 from alerts.noise import window_active
 from alerts.schemas import (
@@ -74,8 +74,12 @@ def _choices(value: str, allowed: type[StrEnum], field: str) -> list[str]:
     bad = [v for v in values if v not in {m.value for m in allowed}]
     if bad or not values:
         choices = ", ".join(m.value for m in allowed)
-        raise Invalid(
-            f"unknown {field} {', '.join(bad) or value!r}; choose from: {choices}, all", field=field
+        raise Invalid.of(
+            "filter.unknown",
+            field=field,
+            name=field,
+            value=", ".join(bad) or value,
+            choices=choices,
         )
     return values
 
@@ -102,7 +106,7 @@ def _cloud_filter(session: Session, ref: str) -> int:
         sa.select(col(Cloud.id)).where(ref_filter(ref, col(Cloud.id), col(Cloud.name)))
     ).scalar()
     if found is None:
-        raise NotFound(f"cloud {ref!r} not found")
+        raise NotFound.of("cloud.ref_not_found", cloud=ref)
     return int(found)
 
 
@@ -290,10 +294,11 @@ def list_silences(
     wanted = {s.strip() for s in (state or "pending,active,expired").split(",") if s.strip()}
     bad = wanted - {"pending", "active", "expired"}
     if bad or not wanted:
-        raise Invalid(
-            f"unknown state {', '.join(sorted(bad)) or state!r}; choose from: pending, "
-            "active, expired",
+        raise Invalid.of(
+            "filter.state",
             field="state",
+            state=", ".join(sorted(bad)) or state,
+            choices="pending, active, expired",
         )
     conditions = []
     if "pending" in wanted:
@@ -374,8 +379,8 @@ def list_routes(session: Session, page: PageParams) -> Page[RoutePublic]:
     )
 
 
-def get_row(session: Session, model: type[T], row_id: int, what: str) -> T:
+def get_row(session: Session, model: type[T], row_id: int, what: AlertRow) -> T:
     row = session.get(model, row_id)
     if row is None:
-        raise NotFound(f"{what} {row_id} not found")
+        raise not_found(what, row_id)
     return row

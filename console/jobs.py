@@ -64,6 +64,9 @@ class JobsProcess:
         self._context = multiprocessing.get_context("spawn")
         self._process: SpawnProcess | None = None
         self._stopping = threading.Event()
+        # stop() and the watcher's restart take turns: without it, a restart decided just
+        # before stop() could start a jobs process after stop() returned.
+        self._lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, name="jobs-watcher", daemon=True)
 
     @property
@@ -75,9 +78,12 @@ class JobsProcess:
         self._watcher.start()
 
     def _spawn(self) -> None:
-        process = self._context.Process(target=main, args=(os.getpid(),), name="yunheng-jobs")
-        process.start()
-        self._process = process
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            process = self._context.Process(target=main, args=(os.getpid(),), name="yunheng-jobs")
+            process.start()
+            self._process = process
         log.info("jobs process started (pid %s)", process.pid)
 
     def _watch(self) -> None:
@@ -97,8 +103,9 @@ class JobsProcess:
                 self._spawn()
 
     def stop(self) -> None:
-        self._stopping.set()
-        process = self._process
+        with self._lock:
+            self._stopping.set()
+            process = self._process
         if process is None or process.exitcode is not None:
             return
         process.terminate()  # SIGTERM: main() stops the loop, which releases the lease

@@ -28,14 +28,14 @@ class Viewer:
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
             allowed = ", ".join(r.value for r in roles)
-            raise Forbidden(f"role {self.role.value!r} may not do this (needs one of: {allowed})")
+            raise Forbidden.of("role.forbidden", role=self.role.value, allowed=allowed)
 
     def department_scope(self, requested: int | None) -> int | None:
         """The department filter to apply: a department user is pinned to its own."""
         if not self.is_department:
             return requested
         if requested is not None and requested != self.department_id:
-            raise Forbidden("department users see only their own department")
+            raise Forbidden.of("department.own_only")
         return self.department_id
 
     @classmethod

@@ -82,8 +82,8 @@ def state_filter(
     bad = [v for v in values if v not in {m.value for m in allowed}]
     if bad or not values:
         choices = ", ".join(m.value for m in allowed)
-        raise Invalid(
-            f"unknown state {', '.join(bad) or state!r}; choose from: {choices}", field="state"
+        raise Invalid.of(
+            "filter.state", field="state", state=", ".join(bad) or state, choices=choices
         )
     return [column.in_(sa.bindparam("states", values, expanding=True, literal_execute=True))]
 
@@ -138,7 +138,7 @@ def list_clouds(
 def get_cloud(session: Session, cloud_id: int) -> Cloud:
     cloud = session.get(Cloud, cloud_id)
     if cloud is None:
-        raise NotFound(f"cloud {cloud_id} not found")
+        raise NotFound.of("cloud.not_found", cloud=cloud_id)
     return cloud
 
 
@@ -208,10 +208,10 @@ def department_id(session: Session, viewer: Viewer, ref: str | None) -> int | No
     if viewer.is_department:
         own = session.get(Department, viewer.department_id) if viewer.department_id else None
         if own is None:
-            raise Forbidden("this department user has no department")
+            raise Forbidden.of("user.without_department")
         if ref is None or ref.strip() in (str(own.id), own.code):
             return own.id
-        raise Forbidden("department users see only their own department")
+        raise Forbidden.of("department.own_only")
     if ref is None:
         return None
     found = session.execute(
@@ -220,7 +220,7 @@ def department_id(session: Session, viewer: Viewer, ref: str | None) -> int | No
         )
     ).scalar()
     if found is None:
-        raise NotFound(f"department {ref!r} not found")
+        raise NotFound.of("department.ref_not_found", department=ref)
     return int(found)
 
 
@@ -296,7 +296,7 @@ def get_host(session: Session, viewer: Viewer, host_id: int) -> HostPublic:
         .where(col(Host.id) == host_id),
     ).first()
     if row is None:
-        raise NotFound(f"host {host_id} not found")
+        raise NotFound.of("host.not_found", host=host_id)
     return HostPublic.model_validate(dict(row._mapping))
 
 

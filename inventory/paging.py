@@ -31,9 +31,9 @@ class PageParams:
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:
-            raise Invalid(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+            raise Invalid.of("page.limit", field="limit", most=MAX_LIMIT)
         if self.offset < 0:
-            raise Invalid("offset must be 0 or more", field="offset")
+            raise Invalid.of("page.offset", field="offset")
 
 
 def order_by(sort: str | None, allowed: dict[str, Any], default: Any) -> list[Any]:
@@ -42,7 +42,7 @@ def order_by(sort: str | None, allowed: dict[str, Any], default: Any) -> list[An
         return [default]
     key = sort.lstrip("-")
     if key not in allowed:
-        raise Invalid(f"cannot sort by {key!r}; choose one of: {', '.join(allowed)}", field="sort")
+        raise Invalid.of("page.sort", field="sort", column=key, choices=", ".join(allowed))
     column = allowed[key]
     return [column.desc() if sort.startswith("-") else column.asc(), default]
 

@@ -114,7 +114,7 @@ def reconcile(
     problems = snapshot.problems()
     if problems:
         shown = "; ".join(problems[:5])
-        raise Invalid(f"snapshot rejected ({len(problems)} problems): {shown}")
+        raise Invalid.of("sync.rejected", count=len(problems), problems=shown)
     # Serialise syncs of one cloud (PostgreSQL; SQLite already has a single writer).
     session.execute(sa.select(col(Cloud.id)).where(col(Cloud.id) == cloud.id).with_for_update())
     if not force:
@@ -230,10 +230,10 @@ def _refuse_mass_vanish(
         )
         vanished = len(live - reported)
         if len(live) >= MASS_VANISH_MIN_ROWS and vanished > max_vanish * len(live):
-            raise Invalid(
-                f"snapshot would mark {vanished} of {len(live)} live {kind} gone "
-                f"(more than {max_vanish:.0%}); refusing. Check the cloud, then sync with force."
-            )
+            share = f"{max_vanish:.0%}"
+            if kind == "hosts":
+                raise Invalid.of("sync.hosts_vanish", gone=vanished, live=len(live), share=share)
+            raise Invalid.of("sync.replicas_vanish", gone=vanished, live=len(live), share=share)
 
 
 def _host_values(h: Any, zone_ids: dict[str, int]) -> dict[str, Any]:

@@ -50,11 +50,11 @@ def retry(session: Session, viewer: Viewer, plan_id: int) -> Plan:
     viewer.require(Role.admin)
     plan = session.get(Plan, plan_id)
     if plan is None:
-        raise NotFound(f"plan {plan_id} not found")
+        raise NotFound.of("plan.not_found", plan=plan_id)
     if plan.kind == PlanKind.rebalance:
         return rebalance.retry(session, viewer, plan)
     if plan.status not in (PlanStatus.partial, PlanStatus.applying):
-        raise Conflict(f"plan {plan_id} is {plan.status.value}; only a partial plan is retried")
+        raise Conflict.of("plan.not_partial", plan=plan_id, status=plan.status.value)
     plan.status = PlanStatus.approved
     session.add(plan)
     # Stamp what is left to do: the leader's resume job (scheduler.resume) takes only plans

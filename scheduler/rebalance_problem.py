@@ -82,7 +82,7 @@ def resolve_scope(session: Session, cloud: str | None, zone: str | None) -> Scop
             ).scalars()
         )
         if len(found) != 1:
-            raise Invalid(f"no cloud {cloud!r} (give its id or name)", field="cloud")
+            raise Invalid.of("scope.no_cloud", field="cloud", cloud=cloud)
         cloud_id = found[0]
     if zone:
         query = sa.select(col(Zone.id)).where(
@@ -93,9 +93,9 @@ def resolve_scope(session: Session, cloud: str | None, zone: str | None) -> Scop
             query = query.where(col(Zone.cloud_id) == cloud_id)
         zones = list(session.execute(query).scalars())
         if not zones:
-            raise Invalid(f"no zone {zone!r} (give its id, name or external id)", field="zone")
+            raise Invalid.of("scope.no_zone", field="zone", zone=zone)
         if len(zones) > 1:
-            raise Invalid(f"zone {zone!r} names {len(zones)} zones; give its id", field="zone")
+            raise Invalid.of("scope.zone_ambiguous", field="zone", zone=zone, count=len(zones))
         zone_id = zones[0]
     return Scope(cloud_id=cloud_id, zone_id=zone_id)
 

@@ -75,7 +75,7 @@ def list_requests(
 def get_request(session: Session, viewer: Viewer, request_id: int) -> RequestPublic:
     request = session.get(ResourceRequest, request_id)
     if request is None or (viewer.is_department and request.department_id != viewer.department_id):
-        raise NotFound(f"request {request_id} not found")
+        raise NotFound.of("request.not_found", request=request_id)
     return request_public(session, request)
 
 
@@ -84,7 +84,7 @@ def get_plan(session: Session, viewer: Viewer, plan_id: int) -> PlanPublic:
     if plan is not None and plan.kind == PlanKind.rebalance:
         # No department's: admins decide rebalance plans, managers read them.
         if viewer.role not in (Role.admin, Role.manager):
-            raise NotFound(f"plan {plan_id} not found")
+            raise NotFound.of("plan.not_found", plan=plan_id)
         return plan_public(session, plan)
     request = session.get(ResourceRequest, plan.request_id) if plan else None
     if (
@@ -92,7 +92,7 @@ def get_plan(session: Session, viewer: Viewer, plan_id: int) -> PlanPublic:
         or request is None
         or (viewer.is_department and request.department_id != viewer.department_id)
     ):
-        raise NotFound(f"plan {plan_id} not found")
+        raise NotFound.of("plan.not_found", plan=plan_id)
     return plan_public(session, plan)
 
 

@@ -107,7 +107,7 @@ def update_contract(
     changes = data.model_dump(exclude_unset=True)
     for name in ("vendor", "sla_target", "monthly_fee", "currency", "valid_from"):
         if name in changes and changes[name] is None:
-            raise Invalid(f"{name} may not be null", field=name)
+            raise Invalid.of("contract.null", field=name, name=name)
     merged = {**before, **changes}
     try:  # the merged contract must hold together as a new one would
         checked = VendorContractCreate.model_validate(merged)

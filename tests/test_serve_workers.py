@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from alerts.leader import LEASE
 from alerts.loop import LEASE_NAME
+from console.jobs import JobsProcess
 from inventory import accounts
 from inventory.access import Viewer
 from inventory.db import make_engine
@@ -213,3 +214,10 @@ def test_the_alert_loop_runs_in_a_jobs_process_that_serve_keeps_and_takes_down(
         for pid in servers:  # uvicorn's workers outlive a SIGKILLed supervisor
             if psutil.pid_exists(pid):
                 psutil.Process(pid).kill()
+
+
+def test_a_restart_the_watcher_decided_on_before_stop_starts_nothing() -> None:
+    jobs = JobsProcess()
+    jobs.stop()
+    jobs._spawn()  # the watcher's restart, its pause having ended just before stop()
+    assert jobs.pid is None

@@ -82,9 +82,9 @@ def own_settings(kind: ChannelKind, settings: dict[str, Any]) -> dict[str, Any]:
 
 def _check_common(settings: dict[str, Any]) -> None:
     if settings.get("language", "zh-CN") not in ("zh-CN", "en"):
-        raise Invalid("settings.language: must be 'zh-CN' or 'en'", field="settings.language")
+        raise Invalid.of("channel.language", field="settings.language")
     if not isinstance(settings.get("default", False), bool):
-        raise Invalid("settings.default: must be true or false", field="settings.default")
+        raise Invalid.of("channel.default", field="settings.default")
 
 
 def _validated(kind: ChannelKind, settings: dict[str, Any], secrets: dict[str, Any]) -> None:
@@ -124,7 +124,7 @@ def _require_free_name(session: Session, name: str, but: int | None = None) -> N
     query = sa.select(col(NotificationChannel.id)).where(col(NotificationChannel.name) == name)
     found = session.execute(query).scalar_one_or_none()
     if found is not None and found != but:
-        raise Conflict(f"channel name {name!r} is taken", field="name")
+        raise Conflict.of("channel.taken", field="name", name=name)
 
 
 def create(
@@ -204,10 +204,7 @@ def delete(session: Session, viewer: Viewer, channel_id: int) -> None:
         sa.select(sa.func.count()).where(col(Delivery.channel_id) == channel_id)
     ).scalar_one()
     if used:
-        raise Conflict(
-            f"channel {channel.name!r} has {used} deliveries on record; "
-            "disable it instead (PATCH enabled=false)"
-        )
+        raise Conflict.of("channel.has_deliveries", name=channel.name, count=used)
     audit.record(
         session,
         actor=viewer.username,
@@ -222,7 +219,7 @@ def delete(session: Session, viewer: Viewer, channel_id: int) -> None:
 def get(session: Session, channel_id: int) -> NotificationChannel:
     channel = session.get(NotificationChannel, channel_id)
     if channel is None:
-        raise NotFound(f"channel {channel_id} not found")
+        raise NotFound.of("channel.not_found", channel=channel_id)
     return channel
 
 
@@ -233,7 +230,7 @@ def by_ref(session: Session, ref: str) -> NotificationChannel:
     if found is None and ref.isdigit():
         found = session.get(NotificationChannel, int(ref))
     if found is None:
-        raise NotFound(f"channel {ref!r} not found")
+        raise NotFound.of("channel.ref_not_found", channel=ref)
     return found
 
 

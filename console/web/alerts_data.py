@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col
 
 from alerts.matchers import Matcher
+from console.web.form_messages import validation_message
 from console.web.i18n import Translator
 from inventory.errors import Invalid
 from inventory.models import Cloud
@@ -63,7 +64,7 @@ def form_error(exc: Invalid | ValidationError, t: Translator) -> tuple[str, str]
     else:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ()))
-        message = first.get("msg", "invalid")
+        message = validation_message(first, t)
     return field.split("[")[0].split(".")[0] or "form", message
 
 

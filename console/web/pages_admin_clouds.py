@@ -143,7 +143,7 @@ def cloud_register(
     except FieldError as exc:
         errors.add(exc.name, exc.message)
     except ValidationError as exc:
-        errors.from_validation(exc)
+        errors.from_validation(exc, translator(request))
     except (Invalid, Conflict) as exc:
         errors.from_domain(exc, translator(request))
     if errors:

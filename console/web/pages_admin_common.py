@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from pydantic import ValidationError
 
+from console.web.form_messages import validation_message
 from console.web.i18n import Translator
 from console.web.roles import page_roles
 from inventory.access import Viewer
@@ -39,18 +40,22 @@ class FormErrors:
     fields: tuple[str, ...]
     errors: dict[str, str] = field(default_factory=dict)
 
-    def add(self, name: str | None, message: str) -> None:
+    def add(self, name: str | None, message: str, *, named: bool = False) -> None:
+        """The message beside its field; one for no field of the form goes at the top,
+        with the field's name in front when `named` (a nested setting, say)."""
         head = (name or "").split(".")[0]
         key = head if head in self.fields else GENERAL
+        if named and key == GENERAL and name:
+            message = f"{name}: {message}"
         self.errors.setdefault(key, message)
 
     def from_domain(self, exc: DomainError, t: Translator) -> None:
         self.add(exc.field, t.error(exc))
 
-    def from_validation(self, exc: ValidationError) -> None:
+    def from_validation(self, exc: ValidationError, t: Translator) -> None:
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()))
-            self.add(where, f"{where}: {err['msg']}" if where else err["msg"])
+            self.add(where, validation_message(err, t), named=True)
 
     def __bool__(self) -> bool:
         return bool(self.errors)

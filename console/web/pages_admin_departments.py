@@ -126,7 +126,7 @@ def department_create(
     except FieldError as exc:
         errors.add(exc.name, exc.message)
     except ValidationError as exc:
-        errors.from_validation(exc)
+        errors.from_validation(exc, translator(request))
     except (Invalid, Conflict) as exc:
         errors.from_domain(exc, translator(request))
     if errors:
@@ -193,7 +193,7 @@ def department_update(
         body = DepartmentUpdate(name=name, contact=contact or None)
         departments.update_department(session, viewer, department_id, body)
     except ValidationError as exc:
-        errors.from_validation(exc)
+        errors.from_validation(exc, translator(request))
     except Invalid as exc:
         errors.from_domain(exc, translator(request))
     if errors:

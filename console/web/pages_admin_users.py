@@ -129,7 +129,7 @@ def user_create(
     except FieldError as exc:
         errors.add(exc.name, exc.message)
     except ValidationError as exc:
-        errors.from_validation(exc)
+        errors.from_validation(exc, translator(request))
     except (Invalid, Conflict) as exc:
         errors.from_domain(exc, translator(request))
     if errors:
@@ -219,7 +219,7 @@ def user_update(
     except FieldError as exc:
         errors.add(exc.name, exc.message)
     except ValidationError as exc:
-        errors.from_validation(exc)
+        errors.from_validation(exc, translator(request))
     except (Invalid, Forbidden) as exc:
         # Forbidden here is the self-demotion rule: a mistake in the form, shown beside it.
         errors.from_domain(exc, translator(request))

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from sqlmodel import Session, col
 
+from console.web.form_messages import validation_message
 from console.web.i18n import Translator
 from inventory.access import Viewer
 from inventory.models import (
@@ -150,12 +151,12 @@ class RequestForm:
 def _int(form: RequestForm, name: str, t: Translator) -> int | None:
     raw = form.values.get(name, "").strip()
     if not raw:
-        form.errors[name] = t("requests.err.required")
+        form.errors[name] = t("form.err.required")
         return None
     try:
         return int(raw)
     except ValueError:
-        form.errors[name] = t("requests.err.integer")
+        form.errors[name] = t("form.err.integer")
         return None
 
 
@@ -187,22 +188,9 @@ def _custom_size(form: RequestForm, t: Translator) -> dict[str, int]:
 
 
 def _message(error: ErrorDetails, raw: str, t: Translator) -> str:
-    """pydantic's English for the common cases, said in the user's language."""
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if not raw.strip() or kind == "missing":
-        return t("requests.err.required")
-    if kind in ("int_parsing", "int_from_float"):
-        return t("requests.err.integer")
-    if kind == "greater_than_equal":
-        return t("requests.err.min", limit=ctx.get("ge"))
-    if kind == "less_than_equal":
-        return t("requests.err.max", limit=ctx.get("le"))
-    if kind == "string_too_long":
-        return t("requests.err.too_long", limit=ctx.get("max_length"))
-    if kind == "string_pattern_mismatch":
-        return t("requests.err.service_name")
-    return error["msg"]
+    if error["type"] == "string_pattern_mismatch":
+        return t("requests.err.service_name")  # the only pattern: say what a name may be
+    return validation_message(error, t, raw)
 
 
 def to_create(form: RequestForm, viewer: Viewer, t: Translator) -> RequestCreate | None:
