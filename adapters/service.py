@@ -44,7 +44,7 @@ def _validated(kind: str, settings: dict[str, Any], credentials: dict[str, Any] 
 
 def _require_free_name(session: Session, name: str) -> None:
     if session.execute(sa.select(col(Cloud.id)).where(col(Cloud.name) == name)).first():
-        raise Conflict(f"cloud name {name!r} is taken", field="name")
+        raise Conflict.of("cloud.taken", field="name", name=name)
 
 
 @dataclass(frozen=True, slots=True)

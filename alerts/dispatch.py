@@ -188,7 +188,7 @@ def send_test(
     settings = settings or get_settings()
     channel = session.get(NotificationChannel, channel_id)
     if channel is None:
-        raise NotFound(f"channel {channel_id} not found")
+        raise NotFound.of("channel.not_found", channel=channel_id)
     key = f"test:{channel_id}:{uuid.uuid4().hex}"
     message = channel_test_message(key=key, now=now, language=_language(channel, settings))
     target = user_id if channel.kind == ChannelKind.inbox else None

@@ -17,4 +17,18 @@ def require_free_name(
     `name`; `own_id` is the row being renamed, which may keep its own name."""
     found = session.execute(sa.select(col(model.id)).where(col(model.name) == name)).scalar()
     if found is not None and found != own_id:
-        raise Conflict(f"a {what} named {name!r} exists", field="name")
+        raise _taken(what, name)
+
+
+def _taken(what: str, name: str) -> Conflict:
+    """Keyed per kind, so that a console page names the kind in its reader's language."""
+    match what:
+        case "maintenance window":
+            return Conflict.of("window.taken", field="name", name=name)
+        case "route":
+            return Conflict.of("route.taken", field="name", name=name)
+        case "escalation policy":
+            return Conflict.of("policy.taken", field="name", name=name)
+        case "rotation":
+            return Conflict.of("rotation.taken", field="name", name=name)
+    return Conflict(f"a {what} named {name!r} exists", field="name")

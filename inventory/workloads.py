@@ -97,7 +97,7 @@ def get_workload(session: Session, viewer: Viewer, workload_id: int) -> Workload
     ).first()
     if row is None:
         # Same answer for "missing" and "another department's": ids must not leak.
-        raise NotFound(f"workload {workload_id} not found")
+        raise NotFound.of("workload.not_found", workload=workload_id)
     return _public(dict(row._mapping), _replicas_of(session, [workload_id])[workload_id])
 
 

@@ -40,5 +40,5 @@ def get_plan(session: Session, viewer: Viewer, plan_id: int) -> PlanPublic:
     viewer.require(*READERS)
     plan = session.get(Plan, plan_id)
     if plan is None or plan.kind != PlanKind.rebalance:
-        raise NotFound(f"rebalance plan {plan_id} not found")
+        raise NotFound.of("rebalance.not_found", plan=plan_id)
     return views.plan_public(session, plan)

@@ -107,9 +107,10 @@ def _check_ended(month: str, now: datetime) -> None:
     _, end = month_bounds(month)
     if now < end:
         ends = end.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-        raise Invalid(
-            f"month {month} has not ended yet (it ends {ends} Asia/Shanghai); only ended "
-            "months are stored: GET /api/v1/sla/report shows the figures so far",
+        raise Invalid.of(
+            "report.month_open",
+            month=month,
+            ends=ends,
             field="month",
         )
 

@@ -154,7 +154,7 @@ def test_generate_needs_csrf_and_an_ended_month(world: World) -> None:
     )
     assert response.status_code == 422, current
     assert 'id="generate-error"' in response.text
-    assert "has not ended" in response.text
+    assert "月尚未结束" in response.text  # the service's error, in zh-CN
 
 
 def test_downloads_use_the_api_renderers(world: World, beta: int) -> None:

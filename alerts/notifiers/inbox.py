@@ -85,7 +85,7 @@ def mark_read(session: Session, user_id: int, message_id: int, now: datetime) ->
     row = session.get(InboxMessage, message_id)
     # Another user's message answers like a missing one: its existence is not theirs to know.
     if row is None or row.user_id != user_id:
-        raise NotFound(f"inbox message {message_id} not found")
+        raise NotFound.of("inbox.not_found", message=message_id)
     if row.read_at is None:
         row.read_at = now
         session.add(row)

@@ -142,7 +142,7 @@ def _statuses(value: str | None) -> list[DeliveryStatus] | None:
         return [DeliveryStatus(v.strip()) for v in value.split(",") if v.strip()]
     except ValueError:
         known = ", ".join(s.value for s in DeliveryStatus)
-        raise Invalid(f"status: one or a comma list of {known}", field="status") from None
+        raise Invalid.of("filter.delivery_status", field="status", choices=known) from None
 
 
 @router.get(

@@ -50,9 +50,9 @@ def reports_list(session: SessionDep, viewer: ReaderDep, page: PageDep) -> Page[
 def reports_get(month: Month, session: SessionDep, viewer: ReaderDep) -> JSONResponse:
     row = stored.stored(session, month)
     if row is None:
-        raise NotFound(
-            f"no stored report for {month}: POST /api/v1/sla/reports/{month} stores one, "
-            f"GET /api/v1/sla/report?month={month} computes it live",
+        raise NotFound.of(
+            "report.not_stored",
+            month=month,
             field="month",
         )
     # As stored, not re-validated: a report is kept as it was when the vendor was scored.

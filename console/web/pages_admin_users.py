@@ -142,7 +142,7 @@ def user_create(
 def _user(session: Session, user_id: int) -> UserPublic:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound.of("user.not_found", user=user_id)
     return accounts.user_public(session, user)
 
 

@@ -49,7 +49,7 @@ def _status(value: str) -> RequestStatus | None:
         return RequestStatus(value.strip())
     except ValueError:
         choices = ", ".join(s.value for s in RequestStatus)
-        raise Invalid(f"unknown status {value!r}; choose from: {choices}", field="status") from None
+        raise Invalid.of("filter.status", field="status", value=value, choices=choices) from None
 
 
 @router.get("/requests")
