@@ -12,6 +12,7 @@ from pathlib import Path
 from console.web.i18n import Translator
 from inventory import messages
 from inventory.errors import Conflict, DomainError, Invalid
+from inventory.models import PlanStatus, RequestStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("adapters", "alerts", "console", "inventory", "scheduler", "sla")
@@ -57,8 +58,20 @@ def test_every_key_raised_exists_with_the_parameters_its_text_uses() -> None:
     for where, key, names in raised:
         assert key in en, f"{where}: no text for {key}"
         assert names == placeholders(en[key]), f"{where}: {key} takes {placeholders(en[key])}"
-    unused = set(en) - {key for _, key, _ in raised}
+    unused = {key for key in en if not key.startswith("status.")} - {key for _, key, _ in raised}
     assert not unused, f"texts no code raises: {sorted(unused)}"
+
+
+def test_every_plan_and_request_status_has_its_word() -> None:
+    said = {
+        key.removeprefix("status.")
+        for key in messages.catalogue("zh-CN")
+        if key.startswith("status.")
+    }
+    assert {s.value for s in (*PlanStatus, *RequestStatus)} <= said
+    exc = Conflict.of("plan.not_proposed", plan=5, status=PlanStatus.approved.value)
+    assert exc.message == "plan 5 is approved; only a proposed plan is decided"
+    assert exc.text("zh-CN") == "方案 5 的状态是「已批准」，只有待审批的方案可以批准或驳回"
 
 
 def test_a_keyed_error_speaks_each_locale_and_falls_back_to_english() -> None:
