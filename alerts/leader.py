@@ -190,7 +190,7 @@ class LeaderScheduler:
             held = acquire(self.engine, self.name, self.holder, now, self.ttl)
         except SQLAlchemyError as exc:
             # Cannot renew: keep leading only until the last renewal runs out.
-            log.warning("lease %s: cannot reach the database: %s", self.name, exc)
+            log.warning("lease %s: cannot renew it in the database: %s", self.name, exc)
             return self.holds(now)
         with self._lock:
             self._valid_until = now + self.ttl if held else None

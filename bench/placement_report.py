@@ -50,7 +50,7 @@ def cells(row: Row) -> list[str]:
         _n(row.hosts),
         _n(row.replicas),
         row.label,
-        row.status,
+        row.status if row.placed is None else f"{row.status} ({row.placed:,} placed)",
         _n(row.hosts_used),
         "" if row.cost_per_hour is None else f"{row.cost_per_hour:,.1f}",
         _n(row.violations) if row.has_plan else "-",
@@ -155,9 +155,7 @@ def _beats_greedy_1000(rows: Sequence[Row]) -> Verdict:
     if not solves:
         return target, "solve() found no plan", FAIL if long_run else NOT_JUDGED + " (needs --long)"
     if greedy is None:
-        best = solves[-1]
-        got = f"vacuous: neither greedy placed every service; {best.label}: {best.hosts_used} hosts"
-        return target, got + f", {best.cost_per_hour:,.1f}/h", PASS
+        return _beats_partial_greedy(rows, solves, target, long_run)
     for r in sorted(solves, key=lambda r: r.time_limit or 0.0):
         hosts, cost = r.hosts_used or 0, r.cost_per_hour or 0.0
         if hosts < (greedy.hosts_used or 0) or cost < (greedy.cost_per_hour or 0.0) - 1e-6:
@@ -167,6 +165,26 @@ def _beats_greedy_1000(rows: Sequence[Row]) -> Verdict:
     got = f"{best.hosts_used} hosts, {best.cost_per_hour:,.1f}/h vs {greedy.label} "
     got += f"{greedy.hosts_used} hosts, {greedy.cost_per_hour:,.1f}/h ({best.label})"
     return target, got, FAIL if long_run else NOT_JUDGED + " (needs --long)"
+
+
+def _beats_partial_greedy(
+    rows: Sequence[Row], solves: list[Row], target: str, long_run: bool
+) -> Verdict:
+    """Neither greedy placed everything: solve()'s complete plan against the partial plan
+    that placed most (its cost lacks what it left out, so the comparison favours greedy)."""
+    partial = [r for r in rows if r.instance == "synthetic-1000" and r.placed is not None]
+    if not partial:
+        return target, "no greedy figures", NOT_JUDGED
+    greedy = max(partial, key=lambda r: (r.placed or 0, -(r.hosts_used or 0)))
+    best = min(solves, key=lambda r: (r.hosts_used or 0, r.cost_per_hour or 0.0))
+    hosts, cost = best.hosts_used or 0, best.cost_per_hour or 0.0
+    got = (
+        f"{greedy.label} placed {greedy.placed:,} of {greedy.replicas:,} replicas on "
+        f"{greedy.hosts_used:,} hosts ({greedy.cost_per_hour:,.1f}/h); {best.label} placed all "
+        f"on {hosts:,} hosts ({cost:,.1f}/h)"
+    )
+    better = hosts < (greedy.hosts_used or 0) or cost < (greedy.cost_per_hour or 0.0) - 1e-6
+    return target, got, PASS if better else FAIL if long_run else NOT_JUDGED
 
 
 def _known(rows: Sequence[Row], limit: float) -> Verdict:
