@@ -44,7 +44,9 @@ and 7x24 operations.
 Authenticate with `POST /api/v1/auth/login`, then send `Authorization: Bearer <token>`.
 Lists take `limit`, `offset` and `sort` (`name` or `-name`) and answer
 `{items, total, limit, offset}`.
-Errors answer `{"error": "..."}`.
+Errors answer `{"error": "..."}` in English, with `field` when one input is at fault and
+`code` when the message has a key in the error catalogues (inventory/locales), for a
+client that shows it in another language.
 """
 
 

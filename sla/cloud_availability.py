@@ -26,7 +26,7 @@ from sqlmodel import Session, col
 from inventory.models import Cloud, Incident, Replica, Workload
 from sla.kpi import Kpi, KpiConfig, score_availability
 from sla.period import DEPARTMENT, Found, Period
-from sla.settlement import DOWNTIME_SEVERITIES, _merged_seconds
+from sla.settlement import DOWNTIME_SEVERITIES, merged_seconds
 
 
 @dataclass
@@ -77,7 +77,7 @@ def cloud_downtime(
         spans = [(max(i.created_at, begin), min(i.resolved_at or stop, stop)) for i in mine]
         result[cloud.id or 0] = CloudDowntime(
             window_minutes=(stop - begin).total_seconds() / 60,
-            downtime_minutes=_merged_seconds(spans) / 60,
+            downtime_minutes=merged_seconds(spans) / 60,
             incident_ids=sorted(i.id or 0 for i in mine),
         )
     return result

@@ -197,7 +197,7 @@ def settle(
     return Settlement(month=month, start=start, end=end, as_of=now, source=source, vendors=rows)
 
 
-def _merged_seconds(spans: list[tuple[datetime, datetime]]) -> float:
+def merged_seconds(spans: list[tuple[datetime, datetime]]) -> float:
     """Total length of possibly overlapping intervals, each counted once."""
     total, reach = 0.0, None
     for begin, finish in sorted(spans):
@@ -236,7 +236,7 @@ def availability_from_incidents(
         spans = [(max(i.created_at, begin), min(i.resolved_at or stop, stop)) for i in mine]
         entry = result.setdefault(cloud.vendor, Measured(availability=None))
         entry.window_minutes += (stop - begin).total_seconds() / 60
-        entry.downtime_minutes += _merged_seconds(spans) / 60
+        entry.downtime_minutes += merged_seconds(spans) / 60
         entry.clouds.append(cloud.name)
         entry.incident_ids.extend(sorted(i.id or 0 for i in mine))
     for entry in result.values():
