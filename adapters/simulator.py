@@ -4,15 +4,26 @@ Like Nova's fake virt driver, it stands in for a real cloud and says so: every z
 host and workload it reports carries `extra["simulated"] = True` and its names start
 with `sim-`. The same settings always give the same snapshot, so a re-sync is a no-op.
 Faults are injected through settings (`faults`), which admins can change at run time.
+
+What provision() made lives in this process's memory, unless `state_dir` names a directory:
+then every process using the same simulated cloud (the serving processes of `serve
+--workers N`, the jobs process, a `yunheng sync` from the shell, a replica that took over
+after another was killed) sees the same made replicas, as it would a real cloud's.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import random
 import threading
 import time
-from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +66,16 @@ class SimulatorSettings(BaseModel):
     max_replicas: int = Field(default=4, ge=1, le=64)
     departments: list[str] = Field(default_factory=lambda: list(DEFAULT_DEPARTMENTS))
     faults: SimulatorFaults = Field(default_factory=SimulatorFaults)
+    state_dir: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="directory keeping what provision() made, shared by every process; "
+        "unset: this process's memory",
+    )
+
+
+T = TypeVar("T")
+Made = dict[str, ProvisionRequest]  # external id -> the request that made it
 
 
 @dataclass(frozen=True)
@@ -101,7 +122,7 @@ class SimulatorAdapter(Adapter):
     def discover(self) -> Snapshot:
         self._fail_if_unreachable("discover")
         snapshot = generate_estate(self.config)
-        made = list(self._made.get(self._identity, {}).values())
+        made = list(self._change(dict).values())
         return _with_provisioned(snapshot, made) if made else snapshot
 
     def provision(self, request: ProvisionRequest) -> ProvisionResult:
@@ -109,16 +130,45 @@ class SimulatorAdapter(Adapter):
         if self.config.faults.provision_delay_seconds:
             time.sleep(self.config.faults.provision_delay_seconds)
         external_id = f"sim-made-{request.idempotency_key}"
-        with self._lock:
-            made = self._made.setdefault(self._identity, {})
+
+        def make(made: Made) -> bool:
             created = external_id not in made
             made[external_id] = request
+            return created
+
+        created = self._change(make)
         return ProvisionResult(external_id=external_id, host=request.host, created=created)
 
     def deprovision(self, external_id: str) -> bool:
         self._fail_if_unreachable(f"deprovision {external_id}")
+        return self._change(lambda made: made.pop(external_id, None) is not None)
+
+    def _change(self, change: Callable[[Made], T]) -> T:
+        """`change` applied to what this simulated cloud made, atomically for every thread
+        (and, with `state_dir`, every process)."""
         with self._lock:
-            return self._made.get(self._identity, {}).pop(external_id, None) is not None
+            if self.config.state_dir is None:
+                return change(self._made.setdefault(self._identity, {}))
+            with self._state_file() as path:
+                rows = json.loads(path.read_text()) if path.exists() else {}
+                made = {ext: ProvisionRequest(**row) for ext, row in rows.items()}
+                out = change(made)
+                after = {ext: asdict(r) for ext, r in made.items()}
+                if after != rows:  # a discover changes nothing: no write
+                    written = path.with_suffix(".tmp")
+                    written.write_text(json.dumps(after))
+                    os.replace(written, path)  # whole or not at all, whatever kills us
+                return out
+
+    @contextmanager
+    def _state_file(self) -> Iterator[Path]:
+        """This cloud's state file, under an exclusive lock on its lock file."""
+        folder = Path(self.config.state_dir or ".")
+        folder.mkdir(parents=True, exist_ok=True)
+        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in self._identity)
+        with open(folder / f"simulator-{name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield folder / f"simulator-{name}.json"
 
     def check(self) -> list[CheckResult]:
         if self.config.faults.unreachable:

@@ -379,7 +379,12 @@ def demo(
             progress.advance(task)
 
         logins = seed(
-            session, _box(), actor=_actor().username, step=step, history_days=HISTORY_DAYS
+            session,
+            _box(),
+            actor=_actor().username,
+            step=step,
+            history_days=HISTORY_DAYS,
+            simulator_state=settings.data_dir / "simulator",
         )
     engine.dispose()
     url = f"http://{host or settings.host}:{port or settings.port}"

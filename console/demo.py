@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -159,10 +160,13 @@ def seed(
     actor: str,
     step: Step = lambda _: None,
     history_days: int = 0,
+    simulator_state: Path | None = None,
 ) -> list[Login]:
     """The estate, users and alerting; with `history_days`, that much simulated history
     too (console.demo_history; `yunheng demo` asks for 90 days, tests of the live alert loop
-    for none, as they count incidents from a clean slate)."""
+    for none, as they count incidents from a clean slate). `simulator_state` is where the
+    simulated clouds keep what they provision, so every process sees one cloud (a `yunheng
+    sync` from a shell, the processes of `serve --workers N`)."""
     viewer = Viewer.system(actor)
     existing_departments = set(session.execute(sa.select(col(Department.code))).scalars())
     for code, name, quotas in DEPARTMENTS:
@@ -175,6 +179,8 @@ def seed(
     for spec in CLOUDS:
         step(f"cloud {spec['name']}")
         if spec["name"] not in existing_clouds:
+            shared = {"state_dir": str(simulator_state)} if simulator_state else {}
+            spec = {**spec, "settings": {**spec["settings"], **shared}}
             clouds.register_cloud(session, viewer, CloudCreate(kind="simulator", **spec), box)
     session.flush()
     for cloud in clouds.syncable_clouds(session):

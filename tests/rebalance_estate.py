@@ -11,6 +11,7 @@ chosen hosts before approval; everything after that is the production path.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -47,7 +48,10 @@ class Fragmented:
     clouds: list[Cloud]
 
 
-def build(session: Session, engine: Engine, box: SecretBox) -> Fragmented:
+def build(
+    session: Session, engine: Engine, box: SecretBox, state_dir: Path | None = None
+) -> Fragmented:
+    """`state_dir`: the simulated clouds keep what they make there, for other processes."""
     dept = factories.department(
         session, "dept-a", {Resource.vcpus: 10_000, Resource.instances: 1_000}
     )
@@ -65,6 +69,7 @@ def build(session: Session, engine: Engine, box: SecretBox) -> Fragmented:
                 "hosts_per_zone": 4,
                 "workloads": 0,
                 "departments": ["dept-a"],
+                **({"state_dir": str(state_dir)} if state_dir else {}),
             },
         )
         for name, seed, region in (("frag-a", 21, "ra"), ("frag-b", 22, "rb"))
