@@ -32,6 +32,7 @@ from inventory.models import (
     Role,
     Zone,
 )
+from inventory.models.requests import PlanMove
 from scheduler import apply, workflow
 from tests import factories
 
@@ -154,3 +155,10 @@ def pinned(
     assert status == PlanStatus.applied
     session.refresh(request)
     return request.workload_id or 0
+
+
+def moves(engine: Engine, plan_id: int) -> list[PlanMove]:
+    """A plan's moves as stored now, in apply order."""
+    with Session(engine) as session:
+        query = sa.select(PlanMove).where(col(PlanMove.plan_id) == plan_id)
+        return list(session.execute(query.order_by(col(PlanMove.position))).scalars())

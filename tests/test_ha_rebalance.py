@@ -23,11 +23,12 @@ from sqlmodel import Session, col
 from adapters.registry import build_adapter
 from inventory.crypto import SecretBox
 from inventory.models import AuditEvent, Cloud, ItemState, Plan, PlanStatus, Replica
-from inventory.models.requests import MoveStatus, PlanMove
+from inventory.models.requests import MoveStatus
 from inventory.settings import Settings
 from tests import rebalance_estate
 from tests.ha_cluster import Cluster, call, running_cluster
 from tests.prom_peer import wait_until
+from tests.rebalance_estate import moves
 
 pytestmark = pytest.mark.postgres
 PROVISION_DELAY = 1.0  # per move: the apply is still running when the replica is killed
@@ -36,12 +37,6 @@ PROVISION_DELAY = 1.0  # per move: the apply is still running when the replica i
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     yield from running_cluster(request, tmp_path)
-
-
-def moves(engine: Engine, plan_id: int) -> list[PlanMove]:
-    with Session(engine) as session:
-        query = sa.select(PlanMove).where(col(PlanMove.plan_id) == plan_id)
-        return list(session.execute(query.order_by(col(PlanMove.position))).scalars())
 
 
 def plan_status(engine: Engine, plan_id: int) -> Any:

@@ -30,7 +30,7 @@ from inventory.types import utcnow
 from scheduler import rebalance, rebalance_apply, rebalance_resume, resume
 from tests import rebalance_estate
 from tests.prom_peer import wait_until
-from tests.rebalance_estate import Fragmented
+from tests.rebalance_estate import Fragmented, moves
 
 SILENT = timedelta(seconds=30)
 WAITING = sa.text(
@@ -59,12 +59,6 @@ def approved_rebalance(session: Session, engine: Engine, frag: Fragmented) -> in
     session.commit()
     assert len(moves(engine, plan_id)) >= 3
     return plan_id
-
-
-def moves(engine: Engine, plan_id: int) -> list[PlanMove]:
-    with Session(engine) as session:
-        query = sa.select(PlanMove).where(col(PlanMove.plan_id) == plan_id)
-        return list(session.execute(query.order_by(col(PlanMove.position))).scalars())
 
 
 def start_applying(engine: Engine, plan_id: int) -> None:

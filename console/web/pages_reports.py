@@ -160,23 +160,17 @@ def reports_generate(
         generate_on_demand(session, viewer, month, now)
     except Invalid as exc:
         session.rollback()
+        said = translator(request).error(exc)
         try:
             view = report_view(session, settings, month, now)
         except Invalid:  # the month itself is malformed: nothing to show beside the button
-            return _page(
-                request,
-                viewer,
-                month,
-                None,
-                month_error=translator(request).error(exc),
-                status_code=422,
-            )
+            return _page(request, viewer, month, None, month_error=said, status_code=422)
         return _page(
             request,
             viewer,
             month,
             view,
-            generate_error=translator(request).error(exc),
+            generate_error=said,
             status_code=422,
         )
     session.commit()
